@@ -1,0 +1,21 @@
+// Unit tests need nothing; integration tests get a real DynamoDB Local from the global setup.
+const shared = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
+  moduleNameMapper: { '^chat-core$': '<rootDir>/layers/chat-core/src/index.ts' },
+};
+
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [
+    { ...shared, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/tests/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/tests/support/global-setup.ts',
+      globalTeardown: '<rootDir>/tests/support/global-teardown.ts',
+      testTimeout: 30_000,
+    },
+  ],
+};

@@ -1,0 +1,210 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ChatError } from './errors';
+import {
+  type ChatService,
+  type ConnectionItem,
+  createChatService,
+  type MembershipItem,
+} from './model/service';
+import { validateConnectionId, validateDisplayName, validateRoomId } from './validation';
+
+export type ConnectionRecord = ConnectionItem;
+export type MembershipRecord = MembershipItem;
+
+export interface ChatStoreOptions {
+  client: DynamoDBClient;
+  table: string;
+  /** Seconds a connection's items live after connect before TTL may remove them. */
+  connectionLifetimeSeconds: number;
+  /** Clock in epoch milliseconds; injectable so tests can move past expiry. */
+  now?: () => number;
+  /** DynamoDB `Limit` per Query page; unset means DynamoDB's 1 MB pages. */
+  pageSize?: number;
+  /** Attempts at a batch delete's unprocessed items before giving up. */
+  maxDeleteAttempts?: number;
+}
+
+export interface NewConnection {
+  connectionId: string;
+  connectedAt: number;
+  name?: string;
+  sourceIp?: string;
+  userAgent?: string;
+}
+
+export interface RemovedConnection {
+  connection?: ConnectionRecord;
+  memberships: MembershipRecord[];
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The data operations the handlers call; every read filters out items whose TTL has passed. */
+export class ChatStore {
+  private readonly service: ChatService;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ChatStoreOptions) {
+    this.service = createChatService(options.client, options.table);
+    this.now = options.now ?? Date.now;
+  }
+
+  private nowSeconds(): number {
+    return Math.floor(this.now() / 1000);
+  }
+
+  private queryOptions() {
+    return { pages: 'all', ...(this.options.pageSize ? { limit: this.options.pageSize } : {}) } as const;
+  }
+
+  async registerConnection(input: NewConnection): Promise<ConnectionRecord> {
+    const item = {
+      connectionId: validateConnectionId(input.connectionId),
+      connectedAt: input.connectedAt,
+      expiresAt: Math.floor(input.connectedAt / 1000) + this.options.connectionLifetimeSeconds,
+      ...(input.name === undefined ? {} : { name: validateDisplayName(input.name) }),
+      ...(input.sourceIp ? { sourceIp: input.sourceIp } : {}),
+      ...(input.userAgent ? { userAgent: input.userAgent } : {}),
+    };
+    await this.service.entities.connection.put(item).go();
+    return item;
+  }
+
+  /** The live connection, or undefined when it never existed or has expired. */
+  async getConnection(connectionId: string): Promise<ConnectionRecord | undefined> {
+    const { data } = await this.service.entities.connection
+      .get({ connectionId: validateConnectionId(connectionId) })
+      .go({ consistent: true });
+    return data && data.expiresAt > this.nowSeconds() ? data : undefined;
+  }
+
+  /** The live membership of a connection in a room, or undefined. */
+  async getMembership(connectionId: string, roomId: string): Promise<MembershipRecord | undefined> {
+    const { data } = await this.service.entities.membership
+      .get({ connectionId: validateConnectionId(connectionId), roomId: validateRoomId(roomId) })
+      .go({ consistent: true });
+    return data && data.expiresAt > this.nowSeconds() ? data : undefined;
+  }
+
+  /**
+   * Joins a room, all or nothing: one transaction checks that the connection is live and creates
+   * the membership only if it does not exist yet, so a second join writes nothing.
+   */
+  async joinRoom(connectionId: string, roomId: string): Promise<MembershipRecord> {
+    validateRoomId(roomId);
+    const connection = await this.getConnection(connectionId);
+    if (!connection) throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
+    const membership: MembershipRecord = {
+      roomId,
+      connectionId,
+      joinedAt: this.now(),
+      expiresAt: connection.expiresAt,
+      ...(connection.name === undefined ? {} : { name: connection.name }),
+    };
+    const now = this.nowSeconds();
+    const result = await this.service.transaction
+      .write(({ connection: connections, membership: memberships }) => [
+        connections
+          .check({ connectionId })
+          .where((attr, op) => `${op.exists(attr.connectionId)} AND ${op.gt(attr.expiresAt, now)}`)
+          .commit(),
+        memberships.create(membership).commit(),
+      ])
+      .go();
+    if (result.canceled) {
+      const [check, create] = result.data;
+      if (check?.rejected && check.code === 'ConditionalCheckFailed') {
+        throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
+      }
+      if (create?.rejected && create.code === 'ConditionalCheckFailed') {
+        throw new ChatError('ALREADY_JOINED', `Already a member of room "${roomId}"`);
+      }
+      throw new Error(`join transaction canceled: ${result.data.map((r) => r.code).join(', ')}`);
+    }
+    return membership;
+  }
+
+  /** Leaves a room; returns the removed membership. */
+  async leaveRoom(connectionId: string, roomId: string): Promise<MembershipRecord> {
+    const key = { connectionId: validateConnectionId(connectionId), roomId: validateRoomId(roomId) };
+    try {
+      const { data } = await this.service.entities.membership
+        .remove(key)
+        .where((attr, op) => op.gt(attr.expiresAt, this.nowSeconds()))
+        .go({ response: 'all_old' });
+      if (!data) throw notAMember(roomId);
+      return data;
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) throw notAMember(roomId);
+      throw error;
+    }
+  }
+
+  /** Connection ids of a room's live members: one paginated Query on the room index, every page. */
+  async listRoomMembers(roomId: string): Promise<string[]> {
+    const { data } = await this.service.entities.membership.query
+      .byRoom({ roomId: validateRoomId(roomId) })
+      .where((attr, op) => op.gt(attr.expiresAt, this.nowSeconds()))
+      .go({ ...this.queryOptions(), attributes: ['connectionId'] });
+    return data.map((member) => member.connectionId);
+  }
+
+  /** A connection's live memberships (from the connection's own partition). */
+  async listConnectionRooms(connectionId: string): Promise<MembershipRecord[]> {
+    const { data } = await this.service.entities.membership.query
+      .byConnection({ connectionId: validateConnectionId(connectionId) })
+      .where((attr, op) => op.gt(attr.expiresAt, this.nowSeconds()))
+      .go({ ...this.queryOptions(), consistent: true });
+    return data;
+  }
+
+  /**
+   * Deletes a connection and every membership it holds. One Query of the connection's partition
+   * finds them all (expired ones too: they are garbage either way); batch deletes follow, retrying
+   * unprocessed items with backoff. Returns what was removed so callers can tell the rooms.
+   */
+  async removeConnection(connectionId: string): Promise<RemovedConnection> {
+    const { data } = await this.service.collections
+      .connection({ connectionId: validateConnectionId(connectionId) })
+      .go({ ...this.queryOptions(), consistent: true });
+    const { connection, membership } = this.service.entities;
+    await this.deleteAll((keys) => membership.delete(keys).go(), data.membership.map(membershipKey));
+    await this.deleteAll((keys) => connection.delete(keys).go(), data.connection.map(connectionKey));
+    const now = this.nowSeconds();
+    return {
+      connection: data.connection.find((item) => item.expiresAt > now),
+      memberships: data.membership.filter((item) => item.expiresAt > now),
+    };
+  }
+
+  private async deleteAll<Key>(
+    batchDelete: (keys: Key[]) => Promise<{ unprocessed: Key[] }>,
+    keys: Key[],
+  ): Promise<void> {
+    const attempts = this.options.maxDeleteAttempts ?? 8;
+    let pending = keys;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > 1) await sleep(Math.min(50 * 2 ** (attempt - 2), 2000) * (0.5 + Math.random()));
+      const { unprocessed } = await batchDelete(pending);
+      pending = unprocessed;
+      if (pending.length > 0 && attempt >= attempts) {
+        throw new Error(`batch delete left ${pending.length} items unprocessed after ${attempts} attempts`);
+      }
+    }
+  }
+}
+
+const connectionKey = ({ connectionId }: ConnectionRecord) => ({ connectionId });
+const membershipKey = ({ connectionId, roomId }: MembershipRecord) => ({ connectionId, roomId });
+
+function notAMember(roomId: string): ChatError {
+  return new ChatError('NOT_A_MEMBER', `Not a member of room "${roomId}"`);
+}
+
+function isConditionalCheckFailure(error: unknown): boolean {
+  // ElectroDB wraps the SDK error; the DynamoDB exception is its `cause`.
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e.name === 'ConditionalCheckFailedException') return true;
+  }
+  return false;
+}

@@ -1,0 +1,34 @@
+/** Settings the functions read from their environment (set in template.yaml). */
+
+/** API Gateway closes every connection after 2 hours; items outlive that by a margin, then TTL removes them. */
+export const DEFAULT_CONNECTION_LIFETIME_SECONDS = 2 * 60 * 60 + 15 * 60;
+
+function positiveInteger(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  }
+  return value;
+}
+
+export function tableName(): string {
+  const table = process.env.TABLE_NAME;
+  if (!table) throw new Error('TABLE_NAME is not set: it names the chat table');
+  return table;
+}
+
+export function connectionLifetimeSeconds(): number {
+  return positiveInteger('CONNECTION_LIFETIME_SECONDS', DEFAULT_CONNECTION_LIFETIME_SECONDS);
+}
+
+/** How many `@connections` POSTs one fan-out keeps in flight. */
+export function fanoutConcurrency(): number {
+  return positiveInteger('FANOUT_CONCURRENCY', 32);
+}
+
+/** Optional `@connections` endpoint; by default it is derived from each event (`https://{domainName}/{stage}`). */
+export function connectionsEndpointOverride(): string | undefined {
+  return process.env.CONNECTIONS_ENDPOINT || undefined;
+}

@@ -1,0 +1,26 @@
+import { createSchema } from 'electrodb';
+
+/**
+ * One open WebSocket connection. It shares its partition with its memberships (the `connection`
+ * collection), so a disconnect finds everything it must delete with one Query.
+ */
+export const connectionSchema = createSchema({
+  model: { service: 'chat', entity: 'connection', version: '1' },
+  attributes: {
+    connectionId: { type: 'string', required: true, readOnly: true },
+    connectedAt: { type: 'number', required: true, readOnly: true },
+    name: { type: 'string' },
+    sourceIp: { type: 'string' },
+    userAgent: { type: 'string' },
+    /** Epoch seconds; the table's TTL attribute. */
+    expiresAt: { type: 'number', required: true },
+  },
+  indexes: {
+    byConnection: {
+      collection: 'connection',
+      // Connection ids are case-sensitive: ElectroDB would lower-case them by default.
+      pk: { field: 'pk', composite: ['connectionId'], casing: 'none' },
+      sk: { field: 'sk', composite: [], casing: 'none' },
+    },
+  },
+});

