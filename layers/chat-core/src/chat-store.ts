@@ -1,5 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ChatError } from './errors';
+import { ChatError, notAMember } from './errors';
 import {
   type ChatService,
   type ConnectionItem,
@@ -196,10 +196,6 @@ export class ChatStore {
 
 const connectionKey = ({ connectionId }: ConnectionRecord) => ({ connectionId });
 const membershipKey = ({ connectionId, roomId }: MembershipRecord) => ({ connectionId, roomId });
-
-function notAMember(roomId: string): ChatError {
-  return new ChatError('NOT_A_MEMBER', `Not a member of room "${roomId}"`);
-}
 
 function isConditionalCheckFailure(error: unknown): boolean {
   // ElectroDB wraps the SDK error; the DynamoDB exception is its `cause`.

@@ -28,3 +28,7 @@ export class ValidationError extends ChatError {
     super(code, message);
   }
 }
+
+export function notAMember(roomId: string): ChatError {
+  return new ChatError('NOT_A_MEMBER', `Not a member of room "${roomId}"`);
+}

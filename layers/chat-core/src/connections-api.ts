@@ -1,0 +1,63 @@
+import { Agent } from 'node:https';
+import {
+  ApiGatewayManagementApiClient,
+  GetConnectionCommand,
+  type GetConnectionCommandOutput,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { connectionsEndpointOverride } from './config';
+import type { ServerFrame } from './protocol';
+import type { WebSocketEvent } from './websocket-event';
+
+const clients = new Map<string, ApiGatewayManagementApiClient>();
+
+/** The stage's `@connections` endpoint: the override if configured, else `https://{domainName}/{stage}`. */
+export function connectionsEndpoint(event: WebSocketEvent): string {
+  const { domainName, stage } = event.requestContext;
+  return connectionsEndpointOverride() ?? `https://${domainName}/${stage}`;
+}
+
+function clientFor(endpoint: string): ApiGatewayManagementApiClient {
+  let client = clients.get(endpoint);
+  if (!client) {
+    client = new ApiGatewayManagementApiClient({
+      endpoint,
+      // One retry only, and short timeouts: a slow recipient must not hold up a room's fan-out.
+      maxAttempts: 2,
+      requestHandler: {
+        connectionTimeout: 1000,
+        requestTimeout: 3000,
+        httpsAgent: new Agent({ keepAlive: true, maxSockets: 64 }),
+      },
+    });
+    clients.set(endpoint, client);
+  }
+  return client;
+}
+
+/** Pushes frames to clients and reads their status through the management API; one client per endpoint, reused. */
+export class ConnectionsApi {
+  private readonly client: ApiGatewayManagementApiClient;
+
+  constructor(endpoint: string) {
+    this.client = clientFor(endpoint);
+  }
+
+  async post(connectionId: string, frame: ServerFrame): Promise<void> {
+    await this.client.send(
+      new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(frame)) }),
+    );
+  }
+
+  async get(connectionId: string): Promise<Omit<GetConnectionCommandOutput, '$metadata'>> {
+    const { $metadata, ...info } = await this.client.send(
+      new GetConnectionCommand({ ConnectionId: connectionId }),
+    );
+    return info;
+  }
+}
+
+/** The SDK names the error class from the response's error type; 410 alone would be `Unknown`. */
+export function isGone(error: unknown): boolean {
+  return error instanceof Error && error.name === 'GoneException';
+}

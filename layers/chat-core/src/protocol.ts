@@ -1,0 +1,54 @@
+import type { MembershipRecord } from './chat-store';
+import { ChatError, type ErrorCode, ValidationError } from './errors';
+
+// The frames the server sends (see the README's protocol section).
+
+export interface Sender {
+  connectionId: string;
+  name?: string;
+}
+
+export type ServerFrame =
+  | { type: 'joined' | 'left'; room: string; connectionId: string; name?: string }
+  | { type: 'message'; room: string; id: string; from: Sender; msg: string; sentAt: string }
+  | { type: 'error'; code: ErrorCode; message: string; action?: string; room?: string }
+  | { type: 'help'; echo: string; actions: Record<string, unknown>; connection: unknown };
+
+/** `joined` / `left`, saying who from the server's record of the membership. */
+export function membershipFrame(type: 'joined' | 'left', membership: MembershipRecord): ServerFrame {
+  const { roomId: room, connectionId, name } = membership;
+  return { type, room, connectionId, ...(name === undefined ? {} : { name }) };
+}
+
+/** The actions a client can send, each with an example (the `help` reply lists them). */
+export const ACTIONS = {
+  join: { action: 'join', room: 'room1' },
+  send: { action: 'send', room: 'room1', msg: 'hello' },
+  leave: { action: 'leave', room: 'room1' },
+} as const;
+
+/** The JSON object a client sent, or a BAD_REQUEST. */
+export function parseRequestBody(body: string | null | undefined): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body ?? '');
+  } catch {
+    throw new ValidationError('body', 'The message must be a JSON object');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ValidationError('body', 'The message must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** The `error` frame for a failure, safe to show the client: unexpected errors say nothing of their cause. */
+export function errorFrame(error: unknown, context: { action?: string; room?: string }): ServerFrame {
+  const known = error instanceof ChatError;
+  return {
+    type: 'error',
+    code: known ? error.code : 'INTERNAL',
+    message: known ? error.message : 'Something went wrong; try again',
+    ...(context.action ? { action: context.action } : {}),
+    ...(context.room ? { room: context.room } : {}),
+  };
+}

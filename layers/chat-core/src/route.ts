@@ -1,0 +1,113 @@
+import type { Context } from 'aws-lambda';
+import { ChatStore } from './chat-store';
+import { connectionLifetimeSeconds, fanoutConcurrency, tableName } from './config';
+import { ConnectionsApi, connectionsEndpoint } from './connections-api';
+import { dynamoDbClient } from './dynamodb';
+import { ChatError } from './errors';
+import { type FanoutResult, fanOut } from './fanout';
+import { logger } from './logger';
+import { errorFrame, type ServerFrame } from './protocol';
+import { validateRoomId } from './validation';
+import { type WebSocketEvent, type WebSocketResult, webSocketEvent } from './websocket-event';
+
+let store: ChatStore | undefined;
+
+/** The runtime's one store, built on first use from the environment. */
+export function chatStore(): ChatStore {
+  store ??= new ChatStore({
+    client: dynamoDbClient(),
+    table: tableName(),
+    connectionLifetimeSeconds: connectionLifetimeSeconds(),
+  });
+  return store;
+}
+
+/** What a route's logic gets: the event, the caller, and the shared services. */
+export interface RouteContext {
+  event: WebSocketEvent;
+  connectionId: string;
+  store: ChatStore;
+  connections: ConnectionsApi;
+  /** Posts a frame to the caller. */
+  reply(frame: ServerFrame): Promise<void>;
+  /** Posts a frame to every live member of a room (see fanOut). */
+  broadcast(
+    room: string,
+    frame: ServerFrame,
+    options?: { last?: string; exclude?: string },
+  ): Promise<FanoutResult>;
+}
+
+type RouteLogic = (context: RouteContext) => Promise<WebSocketResult | undefined>;
+type Handler = (event: unknown, context?: Context) => Promise<WebSocketResult>;
+
+function routeContext(event: WebSocketEvent): RouteContext {
+  const connectionId = event.requestContext.connectionId;
+  const connections = new ConnectionsApi(connectionsEndpoint(event));
+  const deps = { store: chatStore(), connections, concurrency: fanoutConcurrency() };
+  return {
+    event,
+    connectionId,
+    store: deps.store,
+    connections,
+    reply: (frame) => connections.post(connectionId, frame),
+    broadcast: (room, frame, options) => fanOut(deps, room, frame, options),
+  };
+}
+
+/**
+ * Wraps a route's logic as a Lambda handler: validates the event, tags every log line with the
+ * connection, route and request, and never lets an error escape to API Gateway.
+ * On message routes a failure becomes an `error` frame to the caller; on `$connect` an HTTP status.
+ */
+export function webSocketRoute(logic: RouteLogic): Handler {
+  return async (rawEvent, lambdaContext) => {
+    const parsed = webSocketEvent.safeParse(rawEvent);
+    if (!parsed.success) {
+      logger.error('not an API Gateway WebSocket event', { issues: parsed.error.issues });
+      return { statusCode: 400, body: 'Bad event' };
+    }
+    const event = parsed.data;
+    const { connectionId, routeKey, requestId, eventType } = event.requestContext;
+    if (lambdaContext) logger.addContext(lambdaContext);
+    logger.appendKeys({ connectionId, routeKey, requestId });
+    try {
+      return (await logic(routeContext(event))) ?? { statusCode: 200 };
+    } catch (error) {
+      const expected = error instanceof ChatError;
+      if (expected) logger.info('request refused', { code: error.code, reason: error.message });
+      else logger.error('request failed', { error: error as Error });
+      if (eventType === 'CONNECT') {
+        return expected
+          ? { statusCode: 400, body: error.message }
+          : { statusCode: 500, body: 'Internal error' };
+      }
+      if (eventType === 'MESSAGE') await replyWithError(event, error);
+      return { statusCode: expected ? 200 : 500 };
+    } finally {
+      logger.removeKeys(['connectionId', 'routeKey', 'requestId']);
+    }
+  };
+}
+
+async function replyWithError(event: WebSocketEvent, error: unknown): Promise<void> {
+  const { routeKey, connectionId } = event.requestContext;
+  const frame = errorFrame(error, {
+    ...(routeKey.startsWith('$') ? {} : { action: routeKey }),
+    ...(roomOf(event.body) ?? {}),
+  });
+  try {
+    await new ConnectionsApi(connectionsEndpoint(event)).post(connectionId, frame);
+  } catch (postError) {
+    logger.warn('could not send the error frame', { error: postError as Error });
+  }
+}
+
+/** The room the request named, if it is a valid room id (never echo arbitrary client text). */
+function roomOf(body: string | null | undefined): { room: string } | undefined {
+  try {
+    return { room: validateRoomId((JSON.parse(body ?? '') as { room?: unknown }).room) };
+  } catch {
+    return undefined;
+  }
+}
