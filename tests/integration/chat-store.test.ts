@@ -30,8 +30,8 @@ async function connected(s = store(), name?: string) {
 
 describe('connections', () => {
   test('registers a connection with its expiry and reads it back', async () => {
-    const s = store();
     const connectedAt = Date.now();
+    const s = store({ now: () => connectedAt });
     const id = newId();
     await s.registerConnection({
       connectionId: id,
@@ -111,7 +111,7 @@ describe('rooms', () => {
     });
     const expiredAt = Date.now() - (LIFETIME + 10) * 1000;
     const id = newId();
-    await store().registerConnection({ connectionId: id, connectedAt: expiredAt });
+    await store({ now: () => expiredAt }).registerConnection({ connectionId: id, connectedAt: expiredAt });
     const withExpired = await scanTable(db.client, db.table);
     await expect(store().joinRoom(id, 'lobby')).rejects.toMatchObject({ code: 'UNKNOWN_CONNECTION' });
     expect(await scanTable(db.client, db.table)).toEqual(withExpired);
@@ -177,7 +177,8 @@ describe('rooms', () => {
   test('expired memberships are not returned', async () => {
     const s = store();
     const old = newId();
-    await s.registerConnection({ connectionId: old, connectedAt: Date.now() - (LIFETIME - 2) * 1000 });
+    const connectedAt = Date.now() - (LIFETIME - 2) * 1000;
+    await store({ now: () => connectedAt }).registerConnection({ connectionId: old, connectedAt });
     const fresh = await connected(s);
     await s.joinRoom(old, 'ttl-room');
     await s.joinRoom(fresh, 'ttl-room');

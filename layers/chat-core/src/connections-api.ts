@@ -2,12 +2,17 @@ import { Agent } from 'node:https';
 import {
   ApiGatewayManagementApiClient,
   GetConnectionCommand,
-  type GetConnectionCommandOutput,
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { connectionsEndpointOverride } from './config';
 import type { ServerFrame } from './protocol';
 import type { WebSocketEvent } from './websocket-event';
+
+export interface ConnectionStatus {
+  connectedAt?: string;
+  lastActiveAt?: string;
+  identity: { sourceIp?: string; userAgent?: string };
+}
 
 const clients = new Map<string, ApiGatewayManagementApiClient>();
 

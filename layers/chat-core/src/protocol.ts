@@ -1,4 +1,5 @@
 import type { MembershipRecord } from './chat-store';
+import type { ConnectionStatus } from './connections-api';
 import { ChatError, type ErrorCode, ValidationError } from './errors';
 
 // The frames the server sends (see the README's protocol section).
@@ -12,7 +13,7 @@ export type ServerFrame =
   | { type: 'joined' | 'left'; room: string; connectionId: string; name?: string }
   | { type: 'message'; room: string; id: string; from: Sender; msg: string; sentAt: string }
   | { type: 'error'; code: ErrorCode; message: string; action?: string; room?: string }
-  | { type: 'help'; echo: string; actions: Record<string, unknown>; connection: unknown };
+  | { type: 'help'; echo: string; actions: Record<string, unknown>; connection: ConnectionStatus };
 
 /** `joined` / `left`, saying who from the server's record of the membership. */
 export function membershipFrame(type: 'joined' | 'left', membership: MembershipRecord): ServerFrame {

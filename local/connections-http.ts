@@ -1,0 +1,56 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+// The HTTP face of API Gateway's `@connections` management API, shared by the gateway and the recorder.
+
+/** API Gateway's limit on a POSTed message. */
+export const POST_MAX_BYTES = 128 * 1024;
+
+/** `/{stage}/@connections/{id}` → its parts (the id percent-decoded, as the SDK encodes `=`). */
+export function parseConnectionsPath(
+  url: string | undefined,
+): { stage: string; connectionId: string } | undefined {
+  const path = (url ?? '').split('?')[0]!;
+  const match = /^\/([^/]+)\/@connections\/([^/]+)$/.exec(path);
+  if (!match) return undefined;
+  try {
+    return { stage: decodeURIComponent(match[1]!), connectionId: decodeURIComponent(match[2]!) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** An error the AWS SDK maps to its exception class: the type travels in `x-amzn-ErrorType`. */
+export function sendApiError(res: ServerResponse, status: number, errorType: string, message: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-ErrorType': errorType });
+  res.end(JSON.stringify({ message }));
+}
+
+/** The request body, or undefined once it passes `limit` bytes (the rest is drained, not buffered). */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size <= limit ? Buffer.concat(chunks) : undefined));
+    req.on('error', reject);
+  });
+}
+
+export interface ConnectionInfo {
+  connectedAt: number;
+  lastActiveAt: number;
+  sourceIp: string;
+  userAgent: string;
+}
+
+/** GetConnection's answer. */
+export function connectionInfoBody(info: ConnectionInfo): string {
+  return JSON.stringify({
+    connectedAt: new Date(info.connectedAt).toISOString(),
+    lastActiveAt: new Date(info.lastActiveAt).toISOString(),
+    identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
+  });
+}

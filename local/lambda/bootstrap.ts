@@ -1,0 +1,189 @@
+// Runs inside each local function instance (a child process), as the Lambda Node.js runtime does:
+// loads the handler named by _HANDLER from LAMBDA_TASK_ROOT, then runs one invocation at a time
+// for the parent, which sends events over IPC and enforces the timeout.
+
+import { existsSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { register, syncBuiltinESMExports } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL, URL, urlToHttpOptions } from 'node:url';
+
+export interface InvokeMessage {
+  type: 'invoke';
+  id: number;
+  event: unknown;
+  requestId: string;
+  deadline: number;
+}
+
+export type ResultMessage =
+  | { type: 'result'; id: number; result: unknown }
+  | { type: 'error'; id: number; error: { errorType: string; errorMessage: string; stack?: string[] } };
+
+type Handler = (
+  event: unknown,
+  context: unknown,
+  callback?: (error: unknown, result?: unknown) => void,
+) => unknown;
+
+/**
+ * Sends requests for the API's own hosts (`https://{domainName}/{stage}` or
+ * `https://{apiId}.execute-api.{region}.amazonaws.com/{stage}`, as handlers written for AWS build
+ * them) to the local gateway over plain HTTP, so that exact code never reaches the internet.
+ */
+function routeApiHostsToGateway(gatewayUrl: string, hosts: string[]): void {
+  const gateway = new URL(gatewayUrl);
+  const local = new Set(hosts.map((host) => host.toLowerCase()));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const original = https.request;
+  const redirected = ((...args: unknown[]) => {
+    let [first, second, third] = args;
+    let options: Record<string, unknown>;
+    if (typeof first === 'string' || first instanceof URL) {
+      options = { ...urlToHttpOptions(new URL(first)) };
+      if (typeof second === 'object' && second !== null) options = { ...options, ...second };
+      else third = second;
+    } else {
+      options = { ...(first as Record<string, unknown>) };
+      third = second;
+    }
+    const hostname = String(options.hostname ?? options.host ?? '').replace(/:\d+$/, '');
+    const port = String(options.port ?? 443);
+    if (
+      !local.has(`${hostname}:${port}`.toLowerCase()) &&
+      !(port === '443' && local.has(hostname.toLowerCase()))
+    ) {
+      return (original as (...a: unknown[]) => unknown)(...args);
+    }
+    const { hostname: gwHost, port: gwPort } = gateway;
+    return http.request(
+      { ...options, protocol: 'http:', host: gwHost, hostname: gwHost, port: gwPort, agent },
+      third as never,
+    );
+  }) as typeof https.request;
+  https.request = redirected;
+  https.get = ((...args: Parameters<typeof https.get>) => {
+    const request = (redirected as (...a: unknown[]) => http.ClientRequest)(...args);
+    request.end();
+    return request;
+  }) as typeof https.get;
+  syncBuiltinESMExports();
+}
+
+/**
+ * ES-module handlers do not see NODE_PATH; this resolve hook gives them the same fallback
+ * (layers, then the bundled AWS SDK) that CommonJS handlers get, as the Lambda runtime does.
+ */
+function letEsModulesResolveFromNodePath(): void {
+  const dirs = (process.env.NODE_PATH ?? '').split(':').filter(Boolean);
+  if (dirs.length === 0) return;
+  const hook = `
+    import { createRequire } from 'node:module';
+    import { pathToFileURL } from 'node:url';
+    const dirs = ${JSON.stringify(dirs)};
+    export async function resolve(specifier, context, next) {
+      try { return await next(specifier, context); }
+      catch (error) {
+        if (error?.code !== 'ERR_MODULE_NOT_FOUND' || /^[./]|^[a-z]+:/i.test(specifier)) throw error;
+        for (const dir of dirs) {
+          try {
+            const path = createRequire(dir + '/x.js').resolve(specifier);
+            return { url: pathToFileURL(path).href, shortCircuit: true };
+          } catch {}
+        }
+        throw error;
+      }
+    }`;
+  register(`data:text/javascript,${encodeURIComponent(hook)}`);
+}
+
+async function loadHandler(): Promise<Handler> {
+  const taskRoot = process.env.LAMBDA_TASK_ROOT ?? process.cwd();
+  const handlerName = process.env._HANDLER ?? 'index.handler';
+  const dot = handlerName.lastIndexOf('.');
+  const modulePath = handlerName.slice(0, dot);
+  const exportPath = handlerName.slice(dot + 1);
+  const file = ['.js', '.mjs', '.cjs']
+    .map((ext) => join(taskRoot, modulePath + ext))
+    .find((candidate) => existsSync(candidate));
+  if (!file)
+    throw Object.assign(new Error(`Cannot find module '${modulePath}'`), {
+      name: 'Runtime.ImportModuleError',
+    });
+  const module = (await import(pathToFileURL(file).href)) as Record<string, unknown> & {
+    default?: Record<string, unknown>;
+  };
+  const handler = module[exportPath] ?? module.default?.[exportPath];
+  if (typeof handler !== 'function') {
+    throw Object.assign(new Error(`${handlerName} is undefined or not exported`), {
+      name: 'Runtime.HandlerNotFound',
+    });
+  }
+  return handler as Handler;
+}
+
+function lambdaContext(message: InvokeMessage) {
+  const env = process.env;
+  const functionName = env.AWS_LAMBDA_FUNCTION_NAME ?? 'function';
+  return {
+    awsRequestId: message.requestId,
+    functionName,
+    functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION ?? '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${env.AWS_REGION}:123456789012:function:${functionName}`,
+    memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? '128',
+    logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME ?? `/aws/lambda/${functionName}`,
+    logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME ?? 'local',
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, message.deadline - Date.now()),
+  };
+}
+
+function runHandler(handler: Handler, message: InvokeMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    // Callback-style handlers (three parameters) finish through the callback.
+    const callback = (error: unknown, result?: unknown) => (error ? reject(error) : resolve(result));
+    try {
+      const returned = handler(message.event, lambdaContext(message), callback);
+      if (handler.length < 3 || (returned && typeof (returned as Promise<unknown>).then === 'function')) {
+        Promise.resolve(returned).then(resolve, reject);
+      }
+    } catch (error) {
+      reject(error);
+    }
+  });
+}
+
+function describeError(error: unknown) {
+  const e = error instanceof Error ? error : new Error(String(error));
+  return { errorType: e.name || 'Error', errorMessage: e.message, stack: e.stack?.split('\n') };
+}
+
+async function main(): Promise<void> {
+  const send = (message: ResultMessage) => process.send?.(message);
+  if (process.env.LOCAL_GATEWAY_URL) {
+    routeApiHostsToGateway(process.env.LOCAL_GATEWAY_URL, (process.env.LOCAL_GATEWAY_HOSTS ?? '').split(','));
+  }
+  letEsModulesResolveFromNodePath();
+  let handler: Handler | undefined;
+  let initError: unknown;
+  try {
+    handler = await loadHandler();
+  } catch (error) {
+    initError = error;
+  }
+  process.on('message', (message: InvokeMessage) => {
+    if (message.type !== 'invoke') return;
+    if (!handler) {
+      send({ type: 'error', id: message.id, error: describeError(initError) });
+      return;
+    }
+    runHandler(handler, message).then(
+      (result) => send({ type: 'result', id: message.id, result }),
+      (error) => send({ type: 'error', id: message.id, error: describeError(error) }),
+    );
+  });
+  process.send?.({ type: 'ready' });
+}
+
+void main();

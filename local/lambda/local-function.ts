@@ -1,0 +1,271 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { build } from 'esbuild';
+import type { InvokeMessage, ResultMessage } from './bootstrap';
+
+const REPO_ROOT = resolve(__dirname, '../..');
+const RUNTIME_DIR = join(REPO_ROOT, '.build', 'local');
+
+/** A function as Lambda would run it: code, handler, layers, environment, limits. */
+export interface FunctionSpec {
+  name: string;
+  codeDir: string;
+  handler: string;
+  /** Folders Lambda would mount at /opt, in order. */
+  layerDirs: string[];
+  environment: Record<string, string>;
+  timeoutSeconds: number;
+  memoryMB: number;
+  sourceMaps: boolean;
+  runtime: string;
+}
+
+export interface LambdaError {
+  errorType: string;
+  errorMessage: string;
+  stack?: string[];
+}
+
+export interface InvokeOutcome {
+  requestId: string;
+  result?: unknown;
+  error?: LambdaError;
+  durationMs: number;
+  coldStart: boolean;
+}
+
+export interface RuntimeOptions {
+  /** Concurrent instances at most; more invocations wait. Lambda scales further, this box has 2 cores. */
+  maxInstances?: number;
+  /** Where the functions' own output goes, one line at a time. */
+  onLog?: (functionName: string, line: string) => void;
+  /** The local gateway that the API's `https://` hosts are routed to inside each function. */
+  gateway?: { url: string; hosts: string[] };
+}
+
+let bootstrapBuild: Promise<string> | undefined;
+
+/** The runtime's bootstrap, compiled once per process; and an @aws-sdk folder to put on NODE_PATH. */
+function prepareRuntime(): Promise<string> {
+  bootstrapBuild ??= (async () => {
+    const outfile = join(RUNTIME_DIR, 'bootstrap.js');
+    await build({
+      entryPoints: [join(__dirname, 'bootstrap.ts')],
+      outfile,
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      logLevel: 'warning',
+    });
+    // The Lambda Node.js runtime ships AWS SDK v3: expose this project's copy the same way.
+    const sdkDir = join(RUNTIME_DIR, 'runtime-sdk', 'node_modules');
+    mkdirSync(sdkDir, { recursive: true });
+    if (!existsSync(join(sdkDir, '@aws-sdk')))
+      symlinkSync(join(REPO_ROOT, 'node_modules', '@aws-sdk'), join(sdkDir, '@aws-sdk'), 'dir');
+    return outfile;
+  })();
+  return bootstrapBuild;
+}
+
+interface Pending {
+  resolve: (message: ResultMessage) => void;
+}
+
+/** One sandbox: a child process that runs one invocation at a time and keeps its module state. */
+class Instance {
+  readonly ready: Promise<void>;
+  invocations = 0;
+  private pending: Pending | undefined;
+  private exited = false;
+
+  constructor(
+    readonly child: ChildProcess,
+    private readonly onExit: (instance: Instance) => void,
+  ) {
+    this.ready = new Promise((resolveReady, rejectReady) => {
+      child.once('message', () => resolveReady());
+      child.once('exit', (code) =>
+        rejectReady(new Error(`function process exited during init (code ${code})`)),
+      );
+    });
+    this.ready.catch(() => {});
+    child.on('message', (message: ResultMessage | { type: 'ready' }) => {
+      if (message.type === 'ready' || !this.pending) return;
+      const { resolve: done } = this.pending;
+      this.pending = undefined;
+      done(message);
+    });
+    child.once('exit', (code, signal) => {
+      this.exited = true;
+      this.onExit(this);
+      this.pending?.resolve({
+        type: 'error',
+        id: -1,
+        error: {
+          errorType: 'Runtime.ExitError',
+          errorMessage: `Runtime exited ${signal ? `with signal ${signal}` : `with error: exit status ${code}`}`,
+        },
+      });
+      this.pending = undefined;
+    });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  run(message: InvokeMessage): Promise<ResultMessage> {
+    return new Promise((resolveRun) => {
+      this.pending = { resolve: resolveRun };
+      this.invocations++;
+      this.child.send(message);
+    });
+  }
+
+  kill(): void {
+    if (!this.exited) this.child.kill('SIGKILL');
+  }
+}
+
+/** A function of the template, run locally the way Lambda runs it: isolated, warm, timed out. */
+export class LocalFunction {
+  private readonly idle: Instance[] = [];
+  private readonly all = new Set<Instance>();
+  private readonly waiting: ((instance: Instance) => void)[] = [];
+  private stopped = false;
+
+  constructor(
+    readonly spec: FunctionSpec,
+    private readonly options: RuntimeOptions = {},
+  ) {}
+
+  private environment(): NodeJS.ProcessEnv {
+    const { spec } = this;
+    const nodePath = [
+      ...spec.layerDirs.flatMap((dir) => [
+        join(dir, 'nodejs', 'node22', 'node_modules'),
+        join(dir, 'nodejs', 'node_modules'),
+      ]),
+      join(RUNTIME_DIR, 'runtime-sdk', 'node_modules'),
+    ];
+    return {
+      PATH: process.env.PATH,
+      LANG: 'en_US.UTF-8',
+      TZ: 'UTC',
+      NODE_PATH: nodePath.join(':'),
+      LAMBDA_TASK_ROOT: spec.codeDir,
+      LAMBDA_RUNTIME_DIR: RUNTIME_DIR,
+      _HANDLER: spec.handler,
+      AWS_EXECUTION_ENV: `AWS_Lambda_${spec.runtime}`,
+      AWS_LAMBDA_FUNCTION_NAME: spec.name,
+      AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(spec.memoryMB),
+      AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+      AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
+      AWS_LAMBDA_LOG_STREAM_NAME: `local/${spec.name}`,
+      // The real runtime is newer than this machine's Node; its SDK warning would be noise here.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...(this.options.gateway
+        ? {
+            LOCAL_GATEWAY_URL: this.options.gateway.url,
+            LOCAL_GATEWAY_HOSTS: this.options.gateway.hosts.join(','),
+          }
+        : {}),
+      ...spec.environment,
+    };
+  }
+
+  private async spawnInstance(): Promise<Instance> {
+    const bootstrap = await prepareRuntime();
+    const child = fork(bootstrap, [], {
+      cwd: this.spec.codeDir,
+      env: this.environment(),
+      execArgv: this.spec.sourceMaps ? ['--enable-source-maps'] : [],
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    });
+    const log = this.options.onLog ?? ((name, line) => process.stderr.write(`[${name}] ${line}\n`));
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream }).on('line', (line) => log(this.spec.name, line));
+    }
+    const instance = new Instance(child, (gone) => {
+      this.all.delete(gone);
+      const at = this.idle.indexOf(gone);
+      if (at >= 0) this.idle.splice(at, 1);
+    });
+    this.all.add(instance);
+    return instance;
+  }
+
+  private async acquire(): Promise<Instance> {
+    const warm = this.idle.pop();
+    if (warm) return warm;
+    if (this.all.size < (this.options.maxInstances ?? 8)) return this.spawnInstance();
+    return new Promise((resolveWait) => this.waiting.push(resolveWait));
+  }
+
+  private release(instance: Instance): void {
+    if (this.stopped) return;
+    const next = this.waiting.shift();
+    if (!instance.alive) {
+      // Its slot is free again: a waiting invocation gets a fresh instance.
+      if (next) void this.spawnInstance().then(next);
+    } else if (next) next(instance);
+    else this.idle.push(instance);
+  }
+
+  /** Runs one invocation; errors and timeouts come back as `error`, as Lambda reports them. */
+  async invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeOutcome> {
+    if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
+    const instance = await this.acquire();
+    const coldStart = instance.invocations === 0;
+    const started = Date.now();
+    const timeoutMs = this.spec.timeoutSeconds * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await instance.ready;
+      const outcome = await Promise.race([
+        instance.run({ type: 'invoke', id: 0, event, requestId, deadline: started + timeoutMs }),
+        new Promise<ResultMessage>((resolveTimeout) => {
+          timer = setTimeout(() => {
+            // As on Lambda, a timed-out sandbox is discarded; the next invocation starts cold.
+            instance.kill();
+            resolveTimeout({
+              type: 'error',
+              id: 0,
+              error: {
+                errorType: 'Sandbox.Timedout',
+                errorMessage: `Task timed out after ${this.spec.timeoutSeconds.toFixed(2)} seconds`,
+              },
+            });
+          }, timeoutMs);
+        }),
+      ]);
+      const durationMs = Date.now() - started;
+      return outcome.type === 'result'
+        ? { requestId, result: outcome.result, durationMs, coldStart }
+        : { requestId, error: outcome.error, durationMs, coldStart };
+    } catch (error) {
+      instance.kill();
+      return {
+        requestId,
+        error: { errorType: 'Runtime.InitError', errorMessage: (error as Error).message },
+        durationMs: Date.now() - started,
+        coldStart,
+      };
+    } finally {
+      clearTimeout(timer);
+      this.release(instance);
+    }
+  }
+
+  /** Ends every instance (warm ones included). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    const exits = [...this.all].map((instance) => new Promise((done) => instance.child.once('exit', done)));
+    for (const instance of this.all) instance.kill();
+    await Promise.all(exits);
+  }
+}
