@@ -54,11 +54,14 @@ export class ConnectionsApi {
     );
   }
 
-  async get(connectionId: string): Promise<Omit<GetConnectionCommandOutput, '$metadata'>> {
-    const { $metadata, ...info } = await this.client.send(
-      new GetConnectionCommand({ ConnectionId: connectionId }),
-    );
-    return info;
+  /** GetConnection, in the protocol's own field names. */
+  async get(connectionId: string): Promise<ConnectionStatus> {
+    const info = await this.client.send(new GetConnectionCommand({ ConnectionId: connectionId }));
+    return {
+      connectedAt: info.ConnectedAt?.toISOString(),
+      lastActiveAt: info.LastActiveAt?.toISOString(),
+      identity: { sourceIp: info.Identity?.SourceIp, userAgent: info.Identity?.UserAgent },
+    };
   }
 }
 
