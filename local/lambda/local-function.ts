@@ -1,6 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
@@ -52,20 +52,28 @@ let bootstrapBuild: Promise<string> | undefined;
 function prepareRuntime(): Promise<string> {
   bootstrapBuild ??= (async () => {
     const outfile = join(RUNTIME_DIR, 'bootstrap.js');
-    await build({
+    const { outputFiles } = await build({
       entryPoints: [join(__dirname, 'bootstrap.ts')],
-      outfile,
       bundle: true,
+      write: false,
       platform: 'node',
       format: 'cjs',
       target: 'node20',
       logLevel: 'warning',
     });
+    // Written aside then renamed: parallel test workers may prepare the runtime at the same time.
+    mkdirSync(RUNTIME_DIR, { recursive: true });
+    const temporary = `${outfile}.${process.pid}`;
+    writeFileSync(temporary, outputFiles[0]!.contents);
+    renameSync(temporary, outfile);
     // The Lambda Node.js runtime ships AWS SDK v3: expose this project's copy the same way.
     const sdkDir = join(RUNTIME_DIR, 'runtime-sdk', 'node_modules');
     mkdirSync(sdkDir, { recursive: true });
-    if (!existsSync(join(sdkDir, '@aws-sdk')))
+    try {
       symlinkSync(join(REPO_ROOT, 'node_modules', '@aws-sdk'), join(sdkDir, '@aws-sdk'), 'dir');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
     return outfile;
   })();
   return bootstrapBuild;

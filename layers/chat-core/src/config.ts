@@ -32,3 +32,8 @@ export function fanoutConcurrency(): number {
 export function connectionsEndpointOverride(): string | undefined {
   return process.env.CONNECTIONS_ENDPOINT || undefined;
 }
+
+/** DynamoDB `Limit` per Query page (unset: DynamoDB's 1 MB pages). */
+export function queryPageSize(): number | undefined {
+  return process.env.QUERY_PAGE_SIZE ? positiveInteger('QUERY_PAGE_SIZE', 1) : undefined;
+}

@@ -1,0 +1,254 @@
+import { HandlerHarness, sampleEvent } from '../support/handler-harness';
+import { scanTable } from '../support/table-contents';
+
+const harness = new HandlerHarness();
+beforeAll(() => harness.start({ QUERY_PAGE_SIZE: '10' }), 60_000);
+afterAll(() => harness.stop());
+beforeEach(() => harness.recorder.clear());
+
+const { recorder } = harness;
+const join = (connectionId: string, room: string) =>
+  harness.invoke('JoinFunction', sampleEvent('join', { connectionId, body: { action: 'join', room } }));
+const send = (connectionId: string, body: unknown) =>
+  harness.invoke('SendFunction', sampleEvent('send', { connectionId, body }));
+
+async function room(name: string, members: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < members; i++) {
+    const id = await harness.connection(`member${i}`);
+    await harness.store.joinRoom(id, name);
+    ids.push(id);
+  }
+  return ids;
+}
+
+describe('$connect', () => {
+  test('the sample event registers the connection with its name, source IP and user agent', async () => {
+    const event = sampleEvent('connect');
+    const outcome = await harness.invoke('ConnectFunction', event);
+    expect(outcome.result).toEqual({ statusCode: 200 });
+    const connection = await harness.store.getConnection(event.requestContext.connectionId as string);
+    expect(connection).toMatchObject({ name: 'Ada', sourceIp: '203.0.113.17', userAgent: 'wscat/6.0.1' });
+    expect(recorder.posts).toEqual([]);
+  });
+
+  test('without ?name the connection has no name', async () => {
+    const event = sampleEvent('connect', { connectionId: 'NoNameConnAAA0=', query: null });
+    expect((await harness.invoke('ConnectFunction', event)).result).toEqual({ statusCode: 200 });
+    expect((await harness.store.getConnection('NoNameConnAAA0='))?.name).toBeUndefined();
+  });
+
+  test('a bad name refuses the handshake with 400 and writes nothing', async () => {
+    const before = await scanTable(harness.db.client, harness.db.table);
+    const event = sampleEvent('connect', {
+      connectionId: 'BadNameConnAA0=',
+      query: { name: 'x'.repeat(40) },
+    });
+    const outcome = await harness.invoke('ConnectFunction', event);
+    expect(outcome.result).toEqual({ statusCode: 400, body: '"name" must be 1-32 characters' });
+    expect(await scanTable(harness.db.client, harness.db.table)).toEqual(before);
+  });
+});
+
+describe('join', () => {
+  test('every member gets joined, the joiner last', async () => {
+    const [a, b] = await room('join-room', 2);
+    const c = await harness.connection('Cy');
+    expect((await join(c, 'join-room')).result).toEqual({ statusCode: 200 });
+    const joined = { type: 'joined', room: 'join-room', connectionId: c, name: 'Cy' };
+    expect(recorder.framesTo(a!)).toEqual([joined]);
+    expect(recorder.framesTo(b!)).toEqual([joined]);
+    expect(recorder.framesTo(c)).toEqual([joined]);
+    expect(recorder.posts.at(-1)?.connectionId).toBe(c);
+  });
+
+  test('a second join answers ALREADY_JOINED to the caller only and writes nothing', async () => {
+    const [a, b] = await room('dup-room', 2);
+    const before = await scanTable(harness.db.client, harness.db.table);
+    await join(a!, 'dup-room');
+    expect(recorder.framesTo(a!)).toEqual([
+      {
+        type: 'error',
+        code: 'ALREADY_JOINED',
+        message: 'Already a member of room "dup-room"',
+        action: 'join',
+        room: 'dup-room',
+      },
+    ]);
+    expect(recorder.framesTo(b!)).toEqual([]);
+    expect(await scanTable(harness.db.client, harness.db.table)).toEqual(before);
+  });
+
+  test('an invalid room is a BAD_REQUEST that names the field', async () => {
+    const a = await harness.connection();
+    await join(a, 'bad#room');
+    expect(recorder.framesTo(a)).toEqual([
+      {
+        type: 'error',
+        code: 'BAD_REQUEST',
+        message: '"room" must be 1-64 characters from A-Z, a-z, 0-9, "_" and "-"',
+        action: 'join',
+      },
+    ]);
+  });
+});
+
+describe('send', () => {
+  test('the message reaches every member, the sender last, from the server record', async () => {
+    const [a, b, c] = await room('send-room', 3);
+    await send(a!, { action: 'send', room: 'send-room', msg: 'hi' });
+    const frames = [a, b, c].map((id) => recorder.framesTo(id!));
+    for (const received of frames) {
+      expect(received).toEqual([
+        {
+          type: 'message',
+          room: 'send-room',
+          id: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/),
+          from: { connectionId: a, name: 'member0' },
+          msg: 'hi',
+          sentAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        },
+      ]);
+    }
+    expect(new Set(frames.map((f) => f[0]?.id)).size).toBe(1);
+    expect(recorder.posts.at(-1)?.connectionId).toBe(a);
+  });
+
+  test('a spoofed from or connectionId in the body is ignored', async () => {
+    const [a, b] = await room('spoof-room', 2);
+    await send(a!, {
+      action: 'send',
+      room: 'spoof-room',
+      msg: 'x',
+      from: { connectionId: b, name: 'Boss' },
+      connectionId: b,
+    });
+    expect(recorder.framesTo(b!)[0]).toMatchObject({ from: { connectionId: a, name: 'member0' } });
+  });
+
+  test("a non-member's send is refused with NOT_A_MEMBER and delivers nothing", async () => {
+    const [a] = await room('closed-room', 1);
+    const outsider = await harness.connection();
+    await send(outsider, { action: 'send', room: 'closed-room', msg: 'let me in' });
+    expect(recorder.posts).toEqual([
+      {
+        connectionId: outsider,
+        data: JSON.stringify({
+          type: 'error',
+          code: 'NOT_A_MEMBER',
+          message: 'Not a member of room "closed-room"',
+          action: 'send',
+          room: 'closed-room',
+        }),
+      },
+    ]);
+    expect(recorder.framesTo(a!)).toEqual([]);
+  });
+
+  test('fan-out covers a room larger than one query page', async () => {
+    const members = await room('big-room', 25);
+    await send(members[0]!, { action: 'send', room: 'big-room', msg: 'to all' });
+    expect(new Set(recorder.posts.map((p) => p.connectionId))).toEqual(new Set(members));
+    expect(recorder.posts).toHaveLength(25);
+  });
+
+  test('a stale member (410) is removed and the others still get the message', async () => {
+    const [a, stale, c] = await room('stale-room', 3);
+    await harness.store.joinRoom(stale!, 'other-room');
+    recorder.behaviour = (id) => (id === stale ? 'gone' : 'deliver');
+    try {
+      await send(a!, { action: 'send', room: 'stale-room', msg: 'anyone?' });
+    } finally {
+      recorder.behaviour = () => 'deliver';
+    }
+    expect(recorder.framesTo(a!)).toHaveLength(1);
+    expect(recorder.framesTo(c!)).toHaveLength(1);
+    expect(await harness.store.getConnection(stale!)).toBeUndefined();
+    expect(await harness.store.listRoomMembers('stale-room')).not.toContain(stale);
+    expect(await harness.store.listRoomMembers('other-room')).not.toContain(stale);
+  });
+
+  test('an oversized msg is MESSAGE_TOO_LARGE', async () => {
+    const [a, b] = await room('big-msg-room', 2);
+    await send(a!, { action: 'send', room: 'big-msg-room', msg: 'x'.repeat(16 * 1024 + 1) });
+    expect(recorder.framesTo(a!)).toEqual([
+      expect.objectContaining({ type: 'error', code: 'MESSAGE_TOO_LARGE' }),
+    ]);
+    expect(recorder.framesTo(b!)).toEqual([]);
+  });
+
+  test('message bodies never reach the logs at info level', async () => {
+    const [a] = await room('quiet-room', 1);
+    await send(a!, { action: 'send', room: 'quiet-room', msg: 'secret-words-123' });
+    expect(harness.logs.some((line) => line.includes('fan-out done'))).toBe(true);
+    expect(harness.logs.join('\n')).not.toContain('secret-words-123');
+  });
+});
+
+describe('leave and $disconnect', () => {
+  test('leave tells the remaining members and confirms to the leaver; a second leave is NOT_A_MEMBER', async () => {
+    const [a, b] = await room('leave-room', 2);
+    const leave = () =>
+      harness.invoke(
+        'LeaveFunction',
+        sampleEvent('leave', { connectionId: a!, body: { action: 'leave', room: 'leave-room' } }),
+      );
+    await leave();
+    const left = { type: 'left', room: 'leave-room', connectionId: a, name: 'member0' };
+    expect(recorder.framesTo(b!)).toEqual([left]);
+    expect(recorder.framesTo(a!)).toEqual([left]);
+    recorder.clear();
+    await leave();
+    expect(recorder.framesTo(a!)).toEqual([
+      expect.objectContaining({ code: 'NOT_A_MEMBER', action: 'leave' }),
+    ]);
+  });
+
+  test('$disconnect removes the connection and its memberships and tells each room', async () => {
+    const [a, b] = await room('dc-room-1', 2);
+    const c = await harness.connection();
+    await harness.store.joinRoom(a!, 'dc-room-2');
+    await harness.store.joinRoom(c, 'dc-room-2');
+    const outcome = await harness.invoke(
+      'DisconnectFunction',
+      sampleEvent('disconnect', { connectionId: a! }),
+    );
+    expect(outcome.result).toEqual({ statusCode: 200 });
+    expect(recorder.framesTo(b!)).toEqual([
+      { type: 'left', room: 'dc-room-1', connectionId: a, name: 'member0' },
+    ]);
+    expect(recorder.framesTo(c)).toEqual([
+      { type: 'left', room: 'dc-room-2', connectionId: a, name: 'member0' },
+    ]);
+    expect(await harness.store.getConnection(a!)).toBeUndefined();
+    expect(await harness.store.listConnectionRooms(a!)).toEqual([]);
+  });
+});
+
+test("$default answers help with the echo, the actions and the caller's connection", async () => {
+  const a = await harness.connection();
+  await harness.invoke('DefaultFunction', sampleEvent('default', { connectionId: a, body: 'what?' }));
+  expect(recorder.framesTo(a)).toEqual([
+    {
+      type: 'help',
+      echo: 'what?',
+      actions: {
+        join: { action: 'join', room: 'room1' },
+        send: { action: 'send', room: 'room1', msg: 'hello' },
+        leave: { action: 'leave', room: 'room1' },
+      },
+      connection: {
+        connectedAt: expect.any(String),
+        lastActiveAt: expect.any(String),
+        identity: { sourceIp: '127.0.0.1', userAgent: 'recorder' },
+      },
+    },
+  ]);
+});
+
+test('a non-WebSocket event is answered 400 without throwing', async () => {
+  expect((await harness.invoke('SendFunction', { hello: 'world' })).result).toEqual({
+    statusCode: 400,
+    body: 'Bad event',
+  });
+});

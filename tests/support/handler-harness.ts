@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChatStore } from 'chat-core';
+import { ConnectionsRecorder } from '../../local/connections-recorder';
+import { type InvokeOutcome, LocalFunction } from '../../local/lambda/local-function';
+import { loadLocalApp } from '../../local/local-app';
+import { createTestTable, TEMPLATE_PATH, type TestTable } from './test-table';
+
+const EVENTS_DIR = join(__dirname, '..', '..', 'events');
+type Event = {
+  requestContext: Record<string, unknown>;
+  body?: string;
+  queryStringParameters?: Record<string, string>;
+};
+
+/** A sample event from events/, re-addressed to another connection and carrying another body. */
+export function sampleEvent(
+  file: 'connect' | 'disconnect' | 'join' | 'send' | 'leave' | 'default',
+  changes: { connectionId?: string; body?: unknown; query?: Record<string, string> | null } = {},
+): Event {
+  const event = JSON.parse(readFileSync(join(EVENTS_DIR, `${file}.json`), 'utf8')) as Event;
+  if (changes.connectionId) event.requestContext.connectionId = changes.connectionId;
+  if (changes.body !== undefined) {
+    event.body = typeof changes.body === 'string' ? changes.body : JSON.stringify(changes.body);
+  }
+  if (changes.query !== undefined) {
+    if (changes.query === null) delete event.queryStringParameters;
+    else event.queryStringParameters = changes.query;
+  }
+  return event;
+}
+
+/**
+ * The built handlers of template.yaml, run as the local Lambda runtime runs them, against a fresh
+ * table in DynamoDB Local and a recording @connections endpoint that the events' domain routes to.
+ */
+export class HandlerHarness {
+  readonly recorder = new ConnectionsRecorder();
+  readonly logs: string[] = [];
+  private functions: Record<string, LocalFunction> = {};
+  private buildDir = '';
+  db!: TestTable;
+  store!: ChatStore;
+
+  async start(environment: Record<string, string> = {}): Promise<void> {
+    this.db = await createTestTable();
+    this.store = new ChatStore({
+      client: this.db.client,
+      table: this.db.table,
+      connectionLifetimeSeconds: 8100,
+    });
+    const recorderUrl = await this.recorder.start();
+    this.buildDir = await mkdtemp(join(tmpdir(), 'chat-build-'));
+    const app = await loadLocalApp({
+      templatePath: TEMPLATE_PATH,
+      buildDir: this.buildDir,
+      tableNames: { ChatTable: this.db.table },
+      extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!, ...environment },
+    });
+    const domainName = sampleEvent('join').requestContext.domainName as string;
+    for (const [id, spec] of Object.entries(app.functions)) {
+      spec.environment = { ...spec.environment, ...environment };
+      this.functions[id] = new LocalFunction(spec, {
+        maxInstances: 2,
+        gateway: { url: recorderUrl, hosts: [domainName] },
+        onLog: (_, line) => this.logs.push(line),
+      });
+    }
+  }
+
+  invoke(functionId: string, event: unknown): Promise<InvokeOutcome> {
+    const fn = this.functions[functionId];
+    if (!fn) throw new Error(`no function ${functionId}`);
+    return fn.invoke(event);
+  }
+
+  /** Registers a connection straight in the table (what $connect does) and returns its id. */
+  async connection(name?: string): Promise<string> {
+    const connectionId = `${Math.random().toString(36).slice(2, 12).padEnd(10, 'x')}Test=`;
+    await this.store.registerConnection({ connectionId, connectedAt: Date.now(), ...(name ? { name } : {}) });
+    return connectionId;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(Object.values(this.functions).map((fn) => fn.stop()));
+    await this.recorder.stop();
+    await this.db.drop();
+    await rm(this.buildDir, { recursive: true, force: true });
+  }
+}
