@@ -25,6 +25,8 @@ export interface WebSocketApiSpec {
   routeSelectionExpression: string;
   /** Route key → the logical id of the function its integration invokes. */
   routes: Record<string, string>;
+  /** Routes whose function's `body` is sent back to the client (a `$default` route response). */
+  twoWayRoutes: string[];
   stageName: string;
 }
 
@@ -145,15 +147,27 @@ function webSocketApis(template: Template, resolver: IntrinsicResolver): WebSock
     .filter(([, api]) => api.Properties?.ProtocolType === 'WEBSOCKET')
     .map(([apiLogicalId, api]) => {
       const routes: Record<string, string> = {};
+      const twoWayRoutes: string[] = [];
+      const routeResponses = resourcesOfType(template, 'AWS::ApiGatewayV2::RouteResponse');
       for (const [routeId, route] of resourcesOfType(template, 'AWS::ApiGatewayV2::Route')) {
         if (!refersTo(route.Properties?.ApiId, apiLogicalId)) continue;
+        const routeKey = String(route.Properties?.RouteKey);
+        if (
+          route.Properties?.RouteResponseSelectionExpression === '$default' &&
+          routeResponses.some(
+            ([, r]) =>
+              refersTo(r.Properties?.RouteId, routeId) && r.Properties?.RouteResponseKey === '$default',
+          )
+        ) {
+          twoWayRoutes.push(routeKey);
+        }
         const target = JSON.stringify(route.Properties?.Target ?? '');
         const integrationId = resourcesOfType(template, 'AWS::ApiGatewayV2::Integration')
           .map(([id]) => id)
           .find((id) => target.includes(`\${${id}}`) || target.includes(`"${id}"`));
         const functionId = integrationId && integrationFunction(template, template.Resources[integrationId]!);
         if (!functionId) throw new Error(`route ${routeId} does not reach a function of this template`);
-        routes[String(route.Properties?.RouteKey)] = functionId;
+        routes[routeKey] = functionId;
       }
       const stage = resourcesOfType(template, 'AWS::ApiGatewayV2::Stage').find(([, s]) =>
         refersTo(s.Properties?.ApiId, apiLogicalId),
@@ -163,6 +177,7 @@ function webSocketApis(template: Template, resolver: IntrinsicResolver): WebSock
         apiId: resolver.ref(apiLogicalId),
         routeSelectionExpression: String(api.Properties?.RouteSelectionExpression ?? '$request.body.action'),
         routes,
+        twoWayRoutes,
         stageName: stage ? String(resolver.resolve(stage[1].Properties?.StageName)) : 'local',
       };
     });

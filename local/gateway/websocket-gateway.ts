@@ -1,0 +1,362 @@
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import {
+  connectionInfoBody,
+  POST_MAX_BYTES,
+  parseConnectionsPath,
+  readBody,
+  sendApiError,
+} from '../connections-http';
+import type { InvokeOutcome } from '../lambda/local-function';
+import type { WebSocketApiSpec } from '../local-app';
+import {
+  type ApiContext,
+  type ConnectionIdentity,
+  connectEvent,
+  disconnectEvent,
+  gatewayId,
+  messageEvent,
+} from './events';
+import { watchFrameSizes } from './frame-guard';
+import { selectRoute } from './route-selection';
+
+/** API Gateway's WebSocket quotas (none of them can be raised on AWS). */
+export const LIMITS = {
+  messageBytes: 128 * 1024,
+  frameBytes: 32 * 1024,
+  idleTimeoutMs: 10 * 60 * 1000,
+  maxConnectionMs: 2 * 60 * 60 * 1000,
+  integrationTimeoutMs: 29_000,
+};
+
+export interface GatewayOptions {
+  api: WebSocketApiSpec;
+  /** Runs a function of the template (by logical id) with an event. */
+  invoke: (functionId: string, event: unknown) => Promise<InvokeOutcome>;
+  idleTimeoutMs?: number;
+  maxConnectionMs?: number;
+  integrationTimeoutMs?: number;
+  /** One line per invocation; with `verbose`, events and results too. */
+  log?: (line: string) => void;
+  verbose?: boolean;
+  /** Serves other HTTP requests (the chat page); returns false to let the gateway answer 404. */
+  serveHttp?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /** Test hook: when it returns true for an event, the route's function is not invoked. */
+  dropInvocation?: (routeKey: string, event: unknown) => boolean;
+}
+
+interface Client {
+  identity: ConnectionIdentity;
+  ws: WebSocket;
+  lastActiveAt: number;
+  /** Set when the gateway closes the connection, so $disconnect reports the gateway's reason. */
+  closedBy?: { code: number; reason: string };
+  idleTimer: NodeJS.Timeout;
+  lifetimeTimer: NodeJS.Timeout;
+}
+
+type ProxyResult = { statusCode?: number; body?: unknown; headers?: Record<string, string> } | undefined;
+
+const CLIENT_CLOSE_REASONS: Record<number, string> = {
+  1000: 'Client-side close frame status set to 1000',
+  1001: 'Going away',
+  1005: 'Client-side close frame status not set',
+  1006: 'Connection closed abnormally',
+};
+
+/**
+ * A local API Gateway WebSocket API: the upgrade waits for `$connect`, messages are routed by the
+ * API's selection expression, functions get events shaped as AWS sends them, and the stage's
+ * `@connections` API pushes to, inspects and closes connections. Limits and close codes are AWS's.
+ */
+export class WebSocketGateway {
+  readonly server: Server;
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: LIMITS.messageBytes,
+    perMessageDeflate: false,
+    handleProtocols: (_, req) => this.selectedProtocols.get(req) ?? false,
+  });
+  private readonly clients = new Map<string, Client>();
+  private readonly selectedProtocols = new WeakMap<IncomingMessage, string>();
+  private readonly limits: typeof LIMITS;
+  private apiContext: ApiContext;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.limits = {
+      ...LIMITS,
+      ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+      ...(options.maxConnectionMs ? { maxConnectionMs: options.maxConnectionMs } : {}),
+      ...(options.integrationTimeoutMs ? { integrationTimeoutMs: options.integrationTimeoutMs } : {}),
+    };
+    this.apiContext = { apiId: options.api.apiId, stage: options.api.stageName, domainName: 'localhost' };
+    this.server = createServer((req, res) => this.onHttpRequest(req, res));
+    this.server.on('upgrade', (req, socket, head) => {
+      socket.on('error', () => {});
+      this.onUpgrade(req, socket, head).catch((error: Error) => {
+        this.log(`upgrade failed: ${error.message}`);
+        refuseUpgrade(socket, 500, { message: 'Internal server error' });
+      });
+    });
+  }
+
+  /** Listens on `port` (0: any free one); returns the port. */
+  async listen(port: number, host = '127.0.0.1'): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    const actual = (this.server.address() as AddressInfo).port;
+    this.apiContext = { ...this.apiContext, domainName: `localhost:${actual}` };
+    return actual;
+  }
+
+  get connectionCount(): number {
+    return this.clients.size;
+  }
+
+  /** Closes every connection (1001) and the server. */
+  async close(): Promise<void> {
+    for (const client of this.clients.values()) {
+      this.clearTimers(client);
+      client.ws.terminate();
+    }
+    this.clients.clear();
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+
+  private log(line: string): void {
+    (this.options.log ?? console.log)(line);
+  }
+
+  private routeFunction(routeKey: string): string | undefined {
+    return this.options.api.routes[routeKey];
+  }
+
+  /** Invokes a route's function under the integration timeout; logs one line. */
+  private async invokeRoute(
+    routeKey: string,
+    connectionId: string,
+    event: unknown,
+  ): Promise<{ result?: ProxyResult; failure?: 'error' | 'timeout' }> {
+    const functionId = this.routeFunction(routeKey)!;
+    if (this.options.dropInvocation?.(routeKey, event)) {
+      this.log(`${routeKey} ${connectionId} ${functionId} dropped`);
+      return {};
+    }
+    const started = Date.now();
+    if (this.options.verbose) this.log(`${routeKey} event: ${JSON.stringify(event)}`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.limits.integrationTimeoutMs);
+    });
+    const outcome = await Promise.race([this.options.invoke(functionId, event), timeout]);
+    clearTimeout(timer);
+    const took = `${Date.now() - started} ms`;
+    if (outcome === 'timeout') {
+      this.log(`${routeKey} ${connectionId} ${functionId} ${took} integration timeout`);
+      return { failure: 'timeout' };
+    }
+    if (outcome.error) {
+      this.log(
+        `${routeKey} ${connectionId} ${functionId} ${took} ${outcome.error.errorType}: ${outcome.error.errorMessage}`,
+      );
+      return { failure: 'error' };
+    }
+    const result = outcome.result as ProxyResult;
+    this.log(`${routeKey} ${connectionId} ${functionId} ${took} ${result?.statusCode ?? 200}`);
+    if (this.options.verbose) this.log(`${routeKey} result: ${JSON.stringify(result)}`);
+    return { result };
+  }
+
+  private async onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname.replace(/\/$/, '');
+    if (path !== `/${this.apiContext.stage}`) return refuseUpgrade(socket, 403, { message: 'Forbidden' });
+    const identity: ConnectionIdentity = {
+      connectionId: gatewayId(),
+      connectedAt: Date.now(),
+      sourceIp: (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+      userAgent: req.headers['user-agent'] ?? '',
+    };
+    if (this.routeFunction('$connect')) {
+      const event = connectEvent(this.apiContext, identity, req);
+      const { result, failure } = await this.invokeRoute('$connect', identity.connectionId, event);
+      if (failure)
+        return refuseUpgrade(socket, failure === 'timeout' ? 504 : 500, { message: 'Internal server error' });
+      const status = result?.statusCode ?? 200;
+      if (status < 200 || status > 299)
+        return refuseUpgrade(socket, status, typeof result?.body === 'string' ? result.body : '');
+      const chosen = headerValue(result?.headers, 'sec-websocket-protocol');
+      if (chosen) this.selectedProtocols.set(req, chosen);
+    }
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, identity));
+  }
+
+  private onOpen(ws: WebSocket, identity: ConnectionIdentity): void {
+    const client: Client = {
+      identity,
+      ws,
+      lastActiveAt: Date.now(),
+      idleTimer: setTimeout(
+        () => this.closeClient(client, 1001, 'Going away'),
+        this.limits.idleTimeoutMs,
+      ).unref(),
+      lifetimeTimer: setTimeout(
+        () => this.closeClient(client, 1001, 'Going away'),
+        this.limits.maxConnectionMs,
+      ).unref(),
+    };
+    this.clients.set(identity.connectionId, client);
+    watchFrameSizes((ws as unknown as { _socket: Duplex })._socket, LIMITS.frameBytes, () =>
+      this.closeClient(client, 1009, 'Message too big'),
+    );
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (client.closedBy) return;
+      if (isBinary) return this.closeClient(client, 1003, 'Binary frames are not supported');
+      this.touch(client);
+      void this.onMessage(client, data.toString());
+    });
+    ws.on('error', () => {}); // protocol errors (e.g. a message over 128 KB) close the socket with their code
+    ws.on('close', (code: number, reason: Buffer) => this.onClose(client, code, reason.toString()));
+  }
+
+  private touch(client: Client): void {
+    client.lastActiveAt = Date.now();
+    client.idleTimer.refresh();
+  }
+
+  private closeClient(client: Client, code: number, reason: string): void {
+    client.closedBy ??= { code, reason };
+    client.ws.close(code, reason);
+    // A client that never answers the close frame is dropped, as AWS drops it.
+    setTimeout(() => client.ws.terminate(), 2000).unref();
+  }
+
+  private clearTimers(client: Client): void {
+    clearTimeout(client.idleTimer);
+    clearTimeout(client.lifetimeTimer);
+  }
+
+  private onClose(client: Client, code: number, reason: string): void {
+    this.clearTimers(client);
+    this.clients.delete(client.identity.connectionId);
+    if (!this.routeFunction('$disconnect')) return;
+    const statusCode = client.closedBy?.code ?? code;
+    const why = client.closedBy?.reason ?? (reason || CLIENT_CLOSE_REASONS[code] || '');
+    const event = disconnectEvent(this.apiContext, client.identity, statusCode, why);
+    void this.invokeRoute('$disconnect', client.identity.connectionId, event);
+  }
+
+  private async onMessage(client: Client, text: string): Promise<void> {
+    const routeKeys = Object.keys(this.options.api.routes).filter(
+      (key) => key !== '$connect' && key !== '$disconnect',
+    );
+    const routeKey = selectRoute(this.options.api.routeSelectionExpression, routeKeys, text);
+    const { connectionId } = client.identity;
+    if (!routeKey) {
+      this.sendText(client, JSON.stringify({ message: 'Forbidden', connectionId, requestId: gatewayId() }));
+      return;
+    }
+    const event = messageEvent(this.apiContext, client.identity, routeKey, text);
+    const { result, failure } = await this.invokeRoute(routeKey, connectionId, event);
+    const requestId = event.requestContext.requestId;
+    if (failure) {
+      const message = failure === 'timeout' ? 'Endpoint request timed out' : 'Internal server error';
+      this.sendText(client, JSON.stringify({ message, connectionId, requestId }));
+    } else if (this.options.api.twoWayRoutes.includes(routeKey) && typeof result?.body === 'string') {
+      this.sendText(client, result.body);
+    }
+  }
+
+  /** Sends a text message in frames of at most 32 KB, as API Gateway does. */
+  private sendText(client: Client, text: string | Buffer, done?: (error?: Error) => void): void {
+    if (client.ws.readyState !== WebSocket.OPEN) {
+      done?.(new Error('not open'));
+      return;
+    }
+    const data = typeof text === 'string' ? Buffer.from(text) : text;
+    const frames = Math.max(1, Math.ceil(data.length / LIMITS.frameBytes));
+    for (let i = 0; i < frames; i++) {
+      const last = i === frames - 1;
+      const chunk = data.subarray(i * LIMITS.frameBytes, (i + 1) * LIMITS.frameBytes);
+      client.ws.send(chunk, { binary: false, fin: last }, last ? done : undefined);
+    }
+  }
+
+  private onHttpRequest(req: IncomingMessage, res: ServerResponse): void {
+    const target = parseConnectionsPath(req.url);
+    if (target) {
+      this.onConnectionsRequest(req, res, target).catch((error: Error) => {
+        sendApiError(res, 500, 'InternalServerErrorException', error.message);
+      });
+      return;
+    }
+    if (this.options.serveHttp?.(req, res)) return;
+    res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
+  }
+
+  /** The `@connections` management API: POST sends, GET describes, DELETE closes. */
+  private async onConnectionsRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: { stage: string; connectionId: string },
+  ): Promise<void> {
+    const body = await readBody(req, POST_MAX_BYTES);
+    if (target.stage !== this.apiContext.stage)
+      return sendApiError(res, 403, 'ForbiddenException', 'Forbidden');
+    const client = this.clients.get(target.connectionId);
+    if (!client || client.closedBy || client.ws.readyState !== WebSocket.OPEN) {
+      return sendApiError(res, 410, 'GoneException', `Connection ${target.connectionId} is gone`);
+    }
+    switch (req.method) {
+      case 'POST':
+        if (!body) return sendApiError(res, 413, 'PayloadTooLargeException', 'Request entity too large');
+        this.touch(client);
+        this.sendText(client, body, (error) => {
+          if (error) sendApiError(res, 410, 'GoneException', `Connection ${target.connectionId} is gone`);
+          else res.writeHead(200).end();
+        });
+        return;
+      case 'GET':
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          connectionInfoBody({
+            connectedAt: client.identity.connectedAt,
+            lastActiveAt: client.lastActiveAt,
+            sourceIp: client.identity.sourceIp,
+            userAgent: client.identity.userAgent,
+          }),
+        );
+        return;
+      case 'DELETE':
+        this.closeClient(client, 1000, 'Connection deleted');
+        res.writeHead(204).end();
+        return;
+      default:
+        sendApiError(res, 405, 'MethodNotAllowedException', 'Method not allowed');
+    }
+  }
+}
+
+function headerValue(headers: Record<string, string> | undefined, name: string): string | undefined {
+  return Object.entries(headers ?? {}).find(([key]) => key.toLowerCase() === name)?.[1];
+}
+
+function refuseUpgrade(socket: Duplex, status: number, body: unknown): void {
+  if (socket.destroyed) return;
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
+}

@@ -1,0 +1,143 @@
+import { resolve } from 'node:path';
+import {
+  createTableFromResource,
+  existingDynamoDb,
+  LOCAL_AWS_ENV,
+  localDynamoDbClient,
+  type RunningDynamoDb,
+  startDynamoDbJar,
+} from './dynamodb';
+import { WebSocketGateway } from './gateway/websocket-gateway';
+import { LocalFunction } from './lambda/local-function';
+import { type LocalApp, loadLocalApp } from './local-app';
+import { chatPageServer } from './web/serve-chat-page';
+
+export interface LocalStackOptions {
+  templatePath?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  host?: string;
+  /** Keep DynamoDB Local's data in this folder (default: in memory). */
+  dbPath?: string;
+  buildDir?: string;
+  /** Local table names by logical id (tests use fresh ones). */
+  tableNames?: Record<string, string>;
+  /** Variables added to every function's environment. */
+  environment?: Record<string, string>;
+  idleTimeoutMs?: number;
+  maxConnectionMs?: number;
+  integrationTimeoutMs?: number;
+  maxInstancesPerFunction?: number;
+  verbose?: boolean;
+  log?: (line: string) => void;
+  functionLog?: (functionName: string, line: string) => void;
+  dropInvocation?: (routeKey: string, event: unknown) => boolean;
+}
+
+export interface LocalStack {
+  app: LocalApp;
+  gateway: WebSocketGateway;
+  functions: Record<string, LocalFunction>;
+  port: number;
+  webSocketUrl: string;
+  connectionsUrl: string;
+  pageUrl: string;
+  dynamoDb: RunningDynamoDb;
+  /** Rebuilds the code and swaps in fresh function instances; open connections stay open. */
+  reload(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole service on this machine: DynamoDB Local with the template's tables, the template's
+ * functions built and run as Lambda runs them, and its WebSocket API served as API Gateway serves it.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const dynamoDb =
+    (await existingDynamoDb()) ??
+    (await startDynamoDbJar(options.dbPath ? { dbPath: resolve(options.dbPath) } : {}));
+  const started: { stop(): Promise<void> }[] = [dynamoDb];
+  const stopAll = async () => {
+    for (const part of started.reverse()) await part.stop().catch(() => {});
+  };
+  try {
+    const load = () =>
+      loadLocalApp({
+        templatePath: options.templatePath ?? 'template.yaml',
+        ...(options.buildDir ? { buildDir: options.buildDir } : {}),
+        ...(options.tableNames ? { tableNames: options.tableNames } : {}),
+        extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint, ...options.environment },
+      });
+    const app = await load();
+    const client = localDynamoDbClient(dynamoDb.endpoint);
+    for (const table of app.tables) await createTableFromResource(client, table.resource, table.name);
+    client.destroy();
+
+    const [api, ...others] = app.webSocketApis;
+    if (!api)
+      throw new Error(
+        'the template has no WebSocket API (AWS::ApiGatewayV2::Api with ProtocolType WEBSOCKET)',
+      );
+    if (others.length > 0)
+      log(`serving ${api.logicalId}; other WebSocket APIs are not served: ${others.map((o) => o.logicalId)}`);
+
+    const functions: Record<string, LocalFunction> = {};
+    const gateway = new WebSocketGateway({
+      api,
+      invoke: (functionId, event) => functions[functionId]!.invoke(event),
+      log,
+      serveHttp: chatPageServer(api.stageName),
+      ...pick(options, [
+        'idleTimeoutMs',
+        'maxConnectionMs',
+        'integrationTimeoutMs',
+        'verbose',
+        'dropInvocation',
+      ]),
+    });
+    const port = await gateway.listen(options.port ?? 3001, options.host ?? '127.0.0.1');
+    started.push({ stop: () => gateway.close() });
+    const gatewayHosts = [
+      `localhost:${port}`,
+      `127.0.0.1:${port}`,
+      `${api.apiId}.execute-api.${LOCAL_AWS_ENV.AWS_REGION}.amazonaws.com`,
+    ];
+    const startFunctions = (specs: LocalApp['functions']) => {
+      for (const [id, spec] of Object.entries(specs)) {
+        functions[id] = new LocalFunction(spec, {
+          gateway: { url: `http://127.0.0.1:${port}`, hosts: gatewayHosts },
+          ...(options.maxInstancesPerFunction ? { maxInstances: options.maxInstancesPerFunction } : {}),
+          ...(options.functionLog ? { onLog: options.functionLog } : {}),
+        });
+      }
+    };
+    startFunctions(app.functions);
+    started.push({ stop: () => Promise.all(Object.values(functions).map((fn) => fn.stop())).then(() => {}) });
+    return {
+      app,
+      gateway,
+      functions,
+      port,
+      webSocketUrl: `ws://localhost:${port}/${api.stageName}`,
+      connectionsUrl: `http://localhost:${port}/${api.stageName}/@connections`,
+      pageUrl: `http://localhost:${port}/`,
+      dynamoDb,
+      async reload() {
+        const previous = Object.values(functions);
+        startFunctions((await load()).functions);
+        await Promise.all(previous.map((fn) => fn.stop()));
+      },
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {
+  return Object.fromEntries(
+    keys.filter((key) => source[key] !== undefined).map((key) => [key, source[key]]),
+  ) as Partial<Pick<T, K>>;
+}
