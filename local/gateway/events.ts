@@ -87,7 +87,7 @@ export function connectEvent(api: ApiContext, connection: ConnectionIdentity, re
   const multiQuery: Record<string, string[]> = {};
   for (const [key, value] of url.searchParams) {
     query[key] = value;
-    (multiQuery[key] ??= []).push(value);
+    multiQuery[key] = [...(multiQuery[key] ?? []), value];
   }
   const hasQuery = url.search.length > 1;
   return {
