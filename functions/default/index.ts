@@ -2,8 +2,23 @@ import { ACTIONS, webSocketRoute } from 'chat-core';
 
 const ECHO_MAX_CHARS = 1024;
 
-/** $default: anything unroutable gets `help`, with the caller's own connection info from @connections. */
+function isPing(body: string | null | undefined): boolean {
+  try {
+    return (JSON.parse(body ?? '') as { action?: unknown }).action === 'ping';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * $default: `{"action":"ping"}` gets `pong` (keeps a connection from idling out without a route of its
+ * own); anything else unroutable gets `help`, with the caller's own connection info from @connections.
+ */
 export const handler = webSocketRoute(async ({ event, connectionId, connections, reply }) => {
+  if (isPing(event.body)) {
+    await reply({ type: 'pong' });
+    return undefined;
+  }
   const connection = await connections.get(connectionId);
   await reply({
     type: 'help',

@@ -1,4 +1,5 @@
 import {
+  messageFrame,
   notAMember,
   parseRequestBody,
   timeSortableId,
@@ -7,23 +8,25 @@ import {
   webSocketRoute,
 } from 'chat-core';
 
-/** send: delivers a message to every member of a room the caller has joined, the sender last. */
+/**
+ * send: stores the message in the room's history, then delivers it to every member, the sender last.
+ * Stored first, so that whatever was delivered can be replayed to a client that reconnects.
+ */
 export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast }) => {
   const request = parseRequestBody(event.body);
   const room = validateRoomId(request.room);
   const msg = validateMessageText(request.msg);
-  // `from` is the server's record of the sender, whatever the body claims.
+  // The sender is the server's record of the connection, whatever the body claims.
   const sender = await store.getMembership(connectionId, room);
   if (!sender) throw notAMember(room);
-  const from = { connectionId, ...(sender.name === undefined ? {} : { name: sender.name }) };
-  const frame = {
-    type: 'message',
-    room,
+  const message = await store.saveMessage({
+    roomId: room,
     id: timeSortableId(),
-    from,
+    senderId: connectionId,
+    ...(sender.name === undefined ? {} : { senderName: sender.name }),
     msg,
     sentAt: new Date().toISOString(),
-  } as const;
-  await broadcast(room, frame, { last: connectionId });
+  });
+  await broadcast(room, messageFrame(message), { last: connectionId });
   return undefined;
 });

@@ -51,15 +51,18 @@ describe('$connect', () => {
 });
 
 describe('join', () => {
-  test('every member gets joined, the joiner last', async () => {
+  test('every member gets joined, the joiner last, then the joiner gets the history', async () => {
     const [a, b] = await room('join-room', 2);
     const c = await harness.connection('Cy');
     expect((await join(c, 'join-room')).result).toEqual({ statusCode: 200 });
     const joined = { type: 'joined', room: 'join-room', connectionId: c, name: 'Cy' };
     expect(recorder.framesTo(a!)).toEqual([joined]);
     expect(recorder.framesTo(b!)).toEqual([joined]);
-    expect(recorder.framesTo(c)).toEqual([joined]);
-    expect(recorder.posts.at(-1)?.connectionId).toBe(c);
+    expect(recorder.framesTo(c)).toEqual([
+      joined,
+      { type: 'history', room: 'join-room', messages: [], more: false },
+    ]);
+    expect(recorder.posts.slice(-2).map((p) => p.connectionId)).toEqual([c, c]);
   });
 
   test('a second join answers ALREADY_JOINED to the caller only and writes nothing', async () => {
@@ -233,9 +236,11 @@ test("$default answers help with the echo, the actions and the caller's connecti
       type: 'help',
       echo: 'what?',
       actions: {
-        join: { action: 'join', room: 'room1' },
+        join: { action: 'join', room: 'room1', since: expect.any(String) },
         send: { action: 'send', room: 'room1', msg: 'hello' },
         leave: { action: 'leave', room: 'room1' },
+        history: { action: 'history', room: 'room1', before: expect.any(String), limit: 50 },
+        ping: { action: 'ping' },
       },
       connection: {
         connectedAt: expect.any(String),

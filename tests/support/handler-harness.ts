@@ -17,7 +17,7 @@ type Event = {
 
 /** A sample event from events/, re-addressed to another connection and carrying another body. */
 export function sampleEvent(
-  file: 'connect' | 'disconnect' | 'join' | 'send' | 'leave' | 'default',
+  file: 'connect' | 'disconnect' | 'join' | 'send' | 'leave' | 'default' | 'history',
   changes: { connectionId?: string; body?: unknown; query?: Record<string, string> | null } = {},
 ): Event {
   const event = JSON.parse(readFileSync(join(EVENTS_DIR, `${file}.json`), 'utf8')) as Event;

@@ -1,5 +1,6 @@
 import { connectionSchema } from '../../layers/chat-core/src/model/connection';
 import { membershipSchema } from '../../layers/chat-core/src/model/membership';
+import { messageSchema } from '../../layers/chat-core/src/model/message';
 import { loadTemplate, type Resource } from '../../tools/template';
 import { TEMPLATE_PATH } from '../support/test-table';
 
@@ -63,7 +64,7 @@ function mismatches(schemas: ModelSchema[], table: Resource, fanoutAttributes: s
 }
 
 const table = loadTemplate(TEMPLATE_PATH).Resources.ChatTable!;
-const schemas = [connectionSchema, membershipSchema] as unknown as ModelSchema[];
+const schemas = [connectionSchema, membershipSchema, messageSchema] as unknown as ModelSchema[];
 // What a fan-out reads from the room index: the recipient, the expiry it filters on, ElectroDB's markers.
 const FANOUT = ['connectionId', 'expiresAt', '__edb_e__', '__edb_v__'];
 

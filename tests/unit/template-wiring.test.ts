@@ -25,7 +25,7 @@ const resourcesOf = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : 
 describe('routes', () => {
   const routes = resourcesOfType(template, 'AWS::ApiGatewayV2::Route');
 
-  test('the API routes the six actions by $request.body.action', () => {
+  test('the API routes its actions by $request.body.action', () => {
     expect(resources.ChatApi!.Properties).toMatchObject({
       ProtocolType: 'WEBSOCKET',
       RouteSelectionExpression: '$request.body.action',
@@ -34,6 +34,7 @@ describe('routes', () => {
       '$connect',
       '$default',
       '$disconnect',
+      'history',
       'join',
       'leave',
       'send',
@@ -148,7 +149,14 @@ describe('functions', () => {
 describe('least-privilege IAM', () => {
   const table = { 'Fn::GetAtt': ['ChatTable', 'Arn'] };
   const index = { 'Fn::Sub': '${ChatTable.Arn}/index/gsi1' };
-  const pushers = ['DisconnectFunction', 'DefaultFunction', 'JoinFunction', 'SendFunction', 'LeaveFunction'];
+  const pushers = [
+    'DisconnectFunction',
+    'DefaultFunction',
+    'JoinFunction',
+    'SendFunction',
+    'LeaveFunction',
+    'HistoryFunction',
+  ];
 
   test.each(functionIds)('%s: no wildcard action, DynamoDB only on the table and its index', (id) => {
     for (const statement of statementsOf(id)) {
@@ -189,7 +197,8 @@ describe('least-privilege IAM', () => {
     expect(dynamo('JoinFunction')).toEqual(
       ['dynamodb:ConditionCheckItem', 'dynamodb:GetItem', 'dynamodb:PutItem', ...cleanup].sort(),
     );
-    expect(dynamo('SendFunction')).toEqual(['dynamodb:GetItem', ...cleanup].sort());
+    expect(dynamo('SendFunction')).toEqual(['dynamodb:GetItem', 'dynamodb:PutItem', ...cleanup].sort());
+    expect(dynamo('HistoryFunction')).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
     expect(dynamo('LeaveFunction')).toEqual(['dynamodb:DeleteItem', ...cleanup].sort());
   });
 });

@@ -1,21 +1,26 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
 import { ChatError, notAMember } from './errors';
 import {
   type ChatService,
   type ConnectionItem,
   createChatService,
   type MembershipItem,
+  type MessageItem,
 } from './model/service';
-import { validateConnectionId, validateDisplayName, validateRoomId } from './validation';
+import { validateConnectionId, validateDisplayName, validateMessageId, validateRoomId } from './validation';
 
 export type ConnectionRecord = ConnectionItem;
 export type MembershipRecord = MembershipItem;
+export type MessageRecord = MessageItem;
 
 export interface ChatStoreOptions {
   client: DynamoDBClient;
   table: string;
   /** Seconds a connection's items live after connect before TTL may remove them. */
   connectionLifetimeSeconds: number;
+  /** Seconds a message stays in its room's history. */
+  messageLifetimeSeconds?: number;
   /** Clock in epoch milliseconds; injectable so tests can move past expiry. */
   now?: () => number;
   /** DynamoDB `Limit` per Query page; unset means DynamoDB's 1 MB pages. */
@@ -30,6 +35,22 @@ export interface NewConnection {
   name?: string;
   sourceIp?: string;
   userAgent?: string;
+}
+
+export interface NewMessage {
+  roomId: string;
+  id: string;
+  senderId: string;
+  senderName?: string;
+  msg: string;
+  sentAt: string;
+}
+
+export interface HistoryPage {
+  /** Oldest first. */
+  messages: MessageRecord[];
+  /** Whether older messages (within the asked range) were left out by the limit. */
+  more: boolean;
 }
 
 export interface RemovedConnection {
@@ -176,6 +197,52 @@ export class ChatStore {
       connection: data.connection.find((item) => item.expiresAt > now),
       memberships: data.membership.filter((item) => item.expiresAt > now),
     };
+  }
+
+  /** Keeps a message for replay; written before fan-out, so what was delivered can be replayed. */
+  async saveMessage(input: NewMessage): Promise<MessageRecord> {
+    const lifetime = this.options.messageLifetimeSeconds ?? DEFAULT_MESSAGE_LIFETIME_SECONDS;
+    const item = {
+      ...input,
+      roomId: validateRoomId(input.roomId),
+      senderId: validateConnectionId(input.senderId),
+      id: validateMessageId(input.id, 'id'),
+      expiresAt: this.nowSeconds() + lifetime,
+    };
+    await this.service.entities.message.create(item).go();
+    return item;
+  }
+
+  /**
+   * A room's newest `limit` live messages after `after` and/or before `before`: one Query on the
+   * room's partition, newest first, reading `limit + 1` items to know whether there are more.
+   */
+  async roomHistory(
+    roomId: string,
+    range: { after?: string; before?: string; limit: number },
+  ): Promise<HistoryPage> {
+    const key = { roomId: validateRoomId(roomId) };
+    const query = this.service.entities.message.query;
+    const after = range.after === undefined ? undefined : validateMessageId(range.after, 'since');
+    const before = range.before === undefined ? undefined : validateMessageId(range.before, 'before');
+    const bounded =
+      after && before
+        ? query.byRoom(key).between({ id: after }, { id: before })
+        : after
+          ? query.byRoom(key).gt({ id: after })
+          : before
+            ? query.byRoom(key).lt({ id: before })
+            : query.byRoom(key);
+    const wanted = range.limit + 1;
+    const { data } = await bounded
+      .where((attr, op) => {
+        const live = op.gt(attr.expiresAt, this.nowSeconds());
+        // `between` is inclusive: leave out both ends.
+        return after && before ? `${live} AND ${op.ne(attr.id, after)} AND ${op.ne(attr.id, before)}` : live;
+      })
+      .go({ order: 'desc', limit: wanted, count: wanted, pages: 'all' });
+    const more = data.length > range.limit;
+    return { messages: data.slice(0, range.limit).reverse(), more };
   }
 
   private async deleteAll<Key>(

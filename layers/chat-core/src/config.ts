@@ -23,6 +23,13 @@ export function connectionLifetimeSeconds(): number {
   return positiveInteger('CONNECTION_LIFETIME_SECONDS', DEFAULT_CONNECTION_LIFETIME_SECONDS);
 }
 
+export const DEFAULT_MESSAGE_LIFETIME_SECONDS = 24 * 60 * 60;
+
+/** Seconds a message stays in its room's history (a template parameter). */
+export function messageLifetimeSeconds(): number {
+  return positiveInteger('MESSAGE_LIFETIME_SECONDS', DEFAULT_MESSAGE_LIFETIME_SECONDS);
+}
+
 /** How many `@connections` POSTs one fan-out keeps in flight. */
 export function fanoutConcurrency(): number {
   return positiveInteger('FANOUT_CONCURRENCY', 32);

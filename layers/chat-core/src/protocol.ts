@@ -1,4 +1,4 @@
-import type { MembershipRecord } from './chat-store';
+import type { MembershipRecord, MessageRecord } from './chat-store';
 import type { ConnectionStatus } from './connections-api';
 import { ChatError, type ErrorCode, ValidationError } from './errors';
 
@@ -9,9 +9,20 @@ export interface Sender {
   name?: string;
 }
 
+export interface MessageFrame {
+  type: 'message';
+  room: string;
+  id: string;
+  from: Sender;
+  msg: string;
+  sentAt: string;
+}
+
 export type ServerFrame =
   | { type: 'joined' | 'left'; room: string; connectionId: string; name?: string }
-  | { type: 'message'; room: string; id: string; from: Sender; msg: string; sentAt: string }
+  | MessageFrame
+  | { type: 'history'; room: string; messages: MessageFrame[]; more: boolean }
+  | { type: 'pong' }
   | { type: 'error'; code: ErrorCode; message: string; action?: string; room?: string }
   | { type: 'help'; echo: string; actions: Record<string, unknown>; connection: ConnectionStatus };
 
@@ -21,11 +32,20 @@ export function membershipFrame(type: 'joined' | 'left', membership: MembershipR
   return { type, room, connectionId, ...(name === undefined ? {} : { name }) };
 }
 
+/** The `message` frame for a stored message (live delivery and history replay send the same thing). */
+export function messageFrame(message: MessageRecord): MessageFrame {
+  const { roomId: room, id, senderId, senderName, msg, sentAt } = message;
+  const from = { connectionId: senderId, ...(senderName === undefined ? {} : { name: senderName }) };
+  return { type: 'message', room, id, from, msg, sentAt };
+}
+
 /** The actions a client can send, each with an example (the `help` reply lists them). */
 export const ACTIONS = {
-  join: { action: 'join', room: 'room1' },
+  join: { action: 'join', room: 'room1', since: '<optional: last message id seen>' },
   send: { action: 'send', room: 'room1', msg: 'hello' },
   leave: { action: 'leave', room: 'room1' },
+  history: { action: 'history', room: 'room1', before: '<optional: message id>', limit: 50 },
+  ping: { action: 'ping' },
 } as const;
 
 /** The JSON object a client sent, or a BAD_REQUEST. */

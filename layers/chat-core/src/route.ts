@@ -1,6 +1,12 @@
 import type { Context } from 'aws-lambda';
 import { ChatStore } from './chat-store';
-import { connectionLifetimeSeconds, fanoutConcurrency, queryPageSize, tableName } from './config';
+import {
+  connectionLifetimeSeconds,
+  fanoutConcurrency,
+  messageLifetimeSeconds,
+  queryPageSize,
+  tableName,
+} from './config';
 import { ConnectionsApi, connectionsEndpoint } from './connections-api';
 import { dynamoDbClient } from './dynamodb';
 import { ChatError } from './errors';
@@ -18,6 +24,7 @@ export function chatStore(): ChatStore {
     client: dynamoDbClient(),
     table: tableName(),
     connectionLifetimeSeconds: connectionLifetimeSeconds(),
+    messageLifetimeSeconds: messageLifetimeSeconds(),
     pageSize: queryPageSize(),
   });
   return store;

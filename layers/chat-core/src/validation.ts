@@ -61,3 +61,29 @@ export function validateMessageText(value: unknown): string {
   }
   return msg;
 }
+
+/** Message ids (`since`, `before`): the 26-character time-sortable ids the server hands out. */
+export const MESSAGE_ID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export function validateMessageId(value: unknown, field: string): string {
+  const id = requireString(field, value);
+  if (!MESSAGE_ID_PATTERN.test(id)) {
+    throw new ValidationError(
+      field,
+      `"${field}" must be a message id (26 characters, as in a message's "id")`,
+    );
+  }
+  return id;
+}
+
+export const HISTORY_DEFAULT_LIMIT = 50;
+export const HISTORY_MAX_LIMIT = 100;
+
+/** A history page size: a positive integer, capped at 100; 50 when absent. */
+export function validateHistoryLimit(value: unknown): number {
+  if (value === undefined) return HISTORY_DEFAULT_LIMIT;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ValidationError('limit', '"limit" must be a positive whole number');
+  }
+  return Math.min(value, HISTORY_MAX_LIMIT);
+}

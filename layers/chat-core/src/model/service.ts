@@ -2,12 +2,17 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Entity, type EntityItem, Service } from 'electrodb';
 import { connectionSchema } from './connection';
 import { membershipSchema } from './membership';
+import { messageSchema } from './message';
 
 /** The single-table service: every entity bound to one client and one table. */
 export function createChatService(client: DynamoDBClient, table: string) {
   // Fresh entities per service: ElectroDB binds the client and table to the instances it is given.
   return new Service(
-    { connection: new Entity(connectionSchema), membership: new Entity(membershipSchema) },
+    {
+      connection: new Entity(connectionSchema),
+      membership: new Entity(membershipSchema),
+      message: new Entity(messageSchema),
+    },
     { client, table },
   );
 }
@@ -15,3 +20,4 @@ export function createChatService(client: DynamoDBClient, table: string) {
 export type ChatService = ReturnType<typeof createChatService>;
 export type ConnectionItem = EntityItem<ChatService['entities']['connection']>;
 export type MembershipItem = EntityItem<ChatService['entities']['membership']>;
+export type MessageItem = EntityItem<ChatService['entities']['message']>;
