@@ -5,17 +5,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 /** API Gateway's limit on a POSTed message. */
 export const POST_MAX_BYTES = 128 * 1024;
 
-/** `/{stage}/@connections/{id}` → its parts (the id percent-decoded, as the SDK encodes `=`). */
+/**
+ * `/{stage}/@connections/{id}` → its parts, the id percent-decoded (the SDK encodes `=`).
+ * `connectionId` is missing when the id is not valid percent-encoding.
+ */
 export function parseConnectionsPath(
   url: string | undefined,
-): { stage: string; connectionId: string } | undefined {
+): { stage: string; connectionId?: string } | undefined {
   const path = (url ?? '').split('?')[0]!;
   const match = /^\/([^/]+)\/@connections\/([^/]+)$/.exec(path);
   if (!match) return undefined;
   try {
-    return { stage: decodeURIComponent(match[1]!), connectionId: decodeURIComponent(match[2]!) };
+    return { stage: match[1]!, connectionId: decodeURIComponent(match[2]!) };
   } catch {
-    return undefined;
+    return { stage: match[1]! };
   }
 }
 
@@ -53,4 +56,9 @@ export function connectionInfoBody(info: ConnectionInfo): string {
     lastActiveAt: new Date(info.lastActiveAt).toISOString(),
     identity: { sourceIp: info.sourceIp, userAgent: info.userAgent },
   });
+}
+
+/** The answer to an id that is not valid percent-encoding. */
+export function sendInvalidConnectionId(res: ServerResponse): void {
+  sendApiError(res, 400, 'BadRequestException', 'Invalid connection id');
 }

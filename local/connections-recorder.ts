@@ -6,6 +6,7 @@ import {
   parseConnectionsPath,
   readBody,
   sendApiError,
+  sendInvalidConnectionId,
 } from './connections-http';
 
 /** How the recorder answers for one connection id. */
@@ -32,15 +33,17 @@ export class ConnectionsRecorder {
     this.server = createServer(async (req, res) => {
       const target = parseConnectionsPath(req.url);
       if (!target) return sendApiError(res, 404, 'NotFoundException', 'Not Found');
+      const { connectionId } = target;
+      if (connectionId === undefined) return sendInvalidConnectionId(res);
       const body = await readBody(req, POST_MAX_BYTES);
-      const fate = this.behaviour(target.connectionId);
+      const fate = this.behaviour(connectionId);
       if (fate === 'hang') return; // never answers: the caller's timeout decides
       if (fate === 'fail')
         return sendApiError(res, 500, 'InternalServerErrorException', 'Internal server error');
       if (fate === 'gone') return sendApiError(res, 410, 'GoneException', 'Gone');
       if (req.method === 'POST') {
         if (!body) return sendApiError(res, 413, 'PayloadTooLargeException', 'Payload too large');
-        this.posts.push({ connectionId: target.connectionId, data: body.toString('utf8') });
+        this.posts.push({ connectionId, data: body.toString('utf8') });
         res.writeHead(200).end();
       } else if (req.method === 'GET') {
         const now = Date.now();
@@ -54,7 +57,7 @@ export class ConnectionsRecorder {
           }),
         );
       } else if (req.method === 'DELETE') {
-        this.deleted.push(target.connectionId);
+        this.deleted.push(connectionId);
         res.writeHead(204).end();
       } else sendApiError(res, 405, 'MethodNotAllowedException', 'Method not allowed');
     });

@@ -45,7 +45,7 @@ export interface LocalAppOptions {
   parameterOverrides?: Record<string, string>;
   /** Local names of tables (logical id → name); by default the logical id. */
   tableNames?: Record<string, string>;
-  /** Variables every function gets on top of the template's (e.g. the DynamoDB Local endpoint). */
+  /** Variables every function gets, over the template's (e.g. the DynamoDB Local endpoint). */
   extraEnvironment?: Record<string, string>;
 }
 
@@ -115,10 +115,11 @@ function functionSpec(
   const variables = ((props.Environment as { Variables?: Record<string, unknown> } | undefined)?.Variables ??
     {}) as Record<string, unknown>;
   const built = build.functions[logicalId]!;
+  // Like `sam local invoke --env-vars`, the local stack's variables override the template's.
   const environment: Record<string, string> = {
     ...LOCAL_AWS_ENV,
-    ...extraEnvironment,
     ...Object.fromEntries(Object.entries(variables).map(([key, value]) => [key, String(value)])),
+    ...extraEnvironment,
   };
   return {
     name: resolver.ref(logicalId),

@@ -19,6 +19,8 @@ export interface LocalStackOptions {
   host?: string;
   /** Keep DynamoDB Local's data in this folder (default: in memory). */
   dbPath?: string;
+  /** Use this DynamoDB endpoint instead of `AWS_ENDPOINT_URL_DYNAMODB` or a new DynamoDB Local. */
+  dynamoDbEndpoint?: string;
   buildDir?: string;
   /** Local table names by logical id (tests use fresh ones). */
   tableNames?: Record<string, string>;
@@ -54,9 +56,10 @@ export interface LocalStack {
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const log = options.log ?? ((line: string) => console.log(line));
-  const dynamoDb =
-    (await existingDynamoDb()) ??
-    (await startDynamoDbJar(options.dbPath ? { dbPath: resolve(options.dbPath) } : {}));
+  const dynamoDb = options.dynamoDbEndpoint
+    ? { endpoint: options.dynamoDbEndpoint, stop: async () => {} }
+    : ((await existingDynamoDb()) ??
+      (await startDynamoDbJar(options.dbPath ? { dbPath: resolve(options.dbPath) } : {})));
   const started: { stop(): Promise<void> }[] = [dynamoDb];
   const stopAll = async () => {
     for (const part of started.reverse()) await part.stop().catch(() => {});
@@ -97,7 +100,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ]),
     });
     const port = await gateway.listen(options.port ?? 3001, options.host ?? '127.0.0.1');
-    started.push({ stop: () => gateway.close() });
     const gatewayHosts = [
       `localhost:${port}`,
       `127.0.0.1:${port}`,
@@ -113,7 +115,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }
     };
     startFunctions(app.functions);
+    // Stopped in reverse: the gateway first (no more invocations), then the functions.
     started.push({ stop: () => Promise.all(Object.values(functions).map((fn) => fn.stop())).then(() => {}) });
+    started.push({ stop: () => gateway.close() });
     return {
       app,
       gateway,

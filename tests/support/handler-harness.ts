@@ -61,7 +61,6 @@ export class HandlerHarness {
     });
     const domainName = sampleEvent('join').requestContext.domainName as string;
     for (const [id, spec] of Object.entries(app.functions)) {
-      spec.environment = { ...spec.environment, ...environment };
       this.functions[id] = new LocalFunction(spec, {
         maxInstances: 2,
         gateway: { url: recorderUrl, hosts: [domainName] },

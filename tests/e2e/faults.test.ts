@@ -1,0 +1,217 @@
+// Faults: gone recipients, DynamoDB throttling, failing and down (a real stop and restart of
+// DynamoDB Local), lost $disconnects and clients dropped mid-fan-out. Nothing may be lost or left half-done.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChatStore } from 'chat-core';
+import { freePort, localDynamoDbClient, type RunningDynamoDb, startDynamoDbJar } from '../../local/dynamodb';
+import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
+import { scanTable } from '../support/table-contents';
+import { startTestStack, type TestStack } from '../support/test-stack';
+import { eventually, type Frame, TestClient } from '../support/ws-client';
+
+let dataDir: string;
+let port: number;
+let dynamoDb: RunningDynamoDb;
+let proxy: DynamoDbFaultProxy;
+let stack: TestStack;
+let store: ChatStore;
+const db = () => localDynamoDbClient(`http://127.0.0.1:${port}`);
+/** Connections whose $disconnect the gateway drops, as AWS may. */
+const lostDisconnects = new Set<string>();
+
+beforeAll(async () => {
+  // A DynamoDB Local of this file's own, on disk, so it can be stopped and restarted with its data.
+  dataDir = await mkdtemp(join(tmpdir(), 'chat-faults-db-'));
+  port = await freePort();
+  dynamoDb = await startDynamoDbJar({ port, dbPath: dataDir });
+  proxy = new DynamoDbFaultProxy(dynamoDb.endpoint);
+  stack = await startTestStack({
+    dynamoDbEndpoint: await proxy.start(),
+    dropInvocation: (routeKey, event) =>
+      routeKey === '$disconnect' &&
+      lostDisconnects.has(
+        (event as { requestContext: { connectionId: string } }).requestContext.connectionId,
+      ),
+  });
+  store = new ChatStore({ client: db(), table: stack.tableName, connectionLifetimeSeconds: 8100 });
+}, 90_000);
+
+afterAll(async () => {
+  await stack.stop();
+  await proxy.stop();
+  await dynamoDb.stop();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+afterEach(() => {
+  proxy.fault = () => 'pass';
+});
+
+async function member(room: string, name: string): Promise<{ client: TestClient; id: string }> {
+  const client = await TestClient.connect(stack.webSocketUrl, { name });
+  const joined = await client.request({ action: 'join', room }, 'joined');
+  await client.next((f) => f.type === 'history', 10_000, true);
+  return { client, id: String(joined.connectionId) };
+}
+
+const isError = (code: string) => (f: Frame) => f.type === 'error' && f.code === code;
+
+test('a member whose connection is gone (410) is removed and everyone else still gets the message', async () => {
+  const a = await member('gone-room', 'A');
+  const b = await member('gone-room', 'B');
+  const x = await member('gone-room', 'X');
+  lostDisconnects.add(x.id);
+  await x.client.drop();
+  await eventually(() =>
+    expect(stack.gatewayLog.some((l) => l.startsWith(`$disconnect ${x.id}`))).toBe(true),
+  );
+  expect(await store.getConnection(x.id)).toBeDefined(); // still in the table: its $disconnect was lost
+
+  const toB = b.client.next((f) => f.type === 'message');
+  await a.client.request({ action: 'send', room: 'gone-room', msg: 'still here?' }, 'message');
+  expect(await toB).toMatchObject({ msg: 'still here?' });
+  await eventually(async () => expect(await store.getConnection(x.id)).toBeUndefined());
+  expect(await store.listRoomMembers('gone-room')).not.toContain(x.id);
+  await Promise.all([a.client.close(), b.client.close()]);
+});
+
+test('throttled DynamoDB calls are retried and the join succeeds', async () => {
+  let throttled = 0;
+  proxy.fault = (operation) => (operation === 'TransactWriteItems' && throttled++ < 2 ? 'throttle' : 'pass');
+  const a = await member('throttled-room', 'A');
+  expect(throttled).toBeGreaterThanOrEqual(2);
+  expect(await store.getMembership(a.id, 'throttled-room')).toBeDefined();
+  await a.client.close();
+});
+
+test('a join whose write fails is all-or-nothing: INTERNAL, nothing written, the connection keeps working', async () => {
+  const client = await TestClient.connect(stack.webSocketUrl, { name: 'J' });
+  const inRoom = async () =>
+    (await scanTable(db(), stack.tableName)).filter((item) => item.roomId === 'failing-room');
+  proxy.fault = (operation) => (operation === 'TransactWriteItems' ? 'fail' : 'pass');
+  const reply = await client.request({ action: 'join', room: 'failing-room' }, 'joined');
+  expect(reply).toMatchObject({ type: 'error', code: 'INTERNAL', action: 'join', room: 'failing-room' });
+  expect(JSON.stringify(reply)).not.toMatch(/InternalServerError|injected|stack/i);
+  expect(await inRoom()).toEqual([]);
+  proxy.fault = () => 'pass';
+  expect(await client.request({ action: 'join', room: 'failing-room' }, 'joined')).toMatchObject({
+    type: 'joined',
+  });
+  await client.close();
+});
+
+test('a send whose history write fails delivers nothing and tells only the sender', async () => {
+  const a = await member('unstored-room', 'A');
+  const b = await member('unstored-room', 'B');
+  proxy.fault = (operation) => (operation === 'PutItem' ? 'fail' : 'pass');
+  expect(
+    await a.client.request({ action: 'send', room: 'unstored-room', msg: 'lost?' }, 'message'),
+  ).toMatchObject({
+    type: 'error',
+    code: 'INTERNAL',
+  });
+  proxy.fault = () => 'pass';
+  const after = await a.client.request({ action: 'send', room: 'unstored-room', msg: 'now' }, 'message');
+  expect(after).toMatchObject({ msg: 'now' });
+  expect(b.client.frames.filter((f) => f.type === 'message').map((f) => f.msg)).toEqual(['now']);
+  await Promise.all([a.client.close(), b.client.close()]);
+});
+
+test('DynamoDB down: INTERNAL answers and refused handshakes, then the service recovers by itself', async () => {
+  const a = await member('outage-room', 'A');
+  const b = await member('outage-room', 'B');
+  await dynamoDb.stop();
+  try {
+    expect(
+      await a.client.request({ action: 'send', room: 'outage-room', msg: 'anyone?' }, 'message'),
+    ).toMatchObject({
+      code: 'INTERNAL',
+    });
+    await expect(TestClient.connect(stack.webSocketUrl, { name: 'Late' })).rejects.toMatchObject({
+      status: 500,
+    });
+    await b.client.close(); // its $disconnect fails: B's items stay, carrying their expiresAt
+    await eventually(() =>
+      expect(stack.gatewayLog.some((l) => l.startsWith(`$disconnect ${b.id}`))).toBe(true),
+    );
+  } finally {
+    dynamoDb = await startDynamoDbJar({ port, dbPath: dataDir });
+  }
+  expect(
+    await a.client.request({ action: 'send', room: 'outage-room', msg: 'back' }, 'message'),
+  ).toMatchObject({
+    msg: 'back',
+  });
+  // The fan-out met B's leftover membership, got 410 and cleaned it up.
+  await eventually(async () => expect(await store.getConnection(b.id)).toBeUndefined());
+  const late = await member('outage-room', 'Late');
+  await Promise.all([a.client.close(), late.client.close()]);
+}, 60_000);
+
+test('clients dropped without a close frame mid-fan-out: the rest get the message, no errors', async () => {
+  // One at a time, so that the first `joined` each client sees is its own.
+  const members: { client: TestClient; id: string }[] = [];
+  for (let i = 0; i < 16; i++) members.push(await member('drop-room', `M${i}`));
+  const [sender, ...others] = members;
+  const dropped = others.slice(0, 6);
+  const staying = others.slice(6);
+  const arrivals = staying.map((m) => m.client.next((f) => f.type === 'message' && f.msg === 'mid-flight'));
+  const echo = sender!.client.next((f) => f.type === 'message' || f.type === 'error');
+  sender!.client.send({ action: 'send', room: 'drop-room', msg: 'mid-flight' });
+  await Promise.all(dropped.map((m) => m.client.drop()));
+  expect(await echo).toMatchObject({ type: 'message', msg: 'mid-flight' });
+  await Promise.all(arrivals);
+  for (const m of members) expect(m.client.frames.filter(isError('INTERNAL'))).toEqual([]);
+  await eventually(async () => {
+    const live = await store.listRoomMembers('drop-room');
+    expect(live.sort()).toEqual([sender!, ...staying].map((m) => m.id).sort());
+  });
+  await Promise.all([sender!, ...staying].map((m) => m.client.close()));
+});
+
+describe('$disconnect never arrives', () => {
+  let shortLived: TestStack;
+  beforeAll(async () => {
+    shortLived = await startTestStack({
+      environment: { CONNECTION_LIFETIME_SECONDS: '2' },
+      dropInvocation: (routeKey) => routeKey === '$disconnect',
+    });
+  }, 60_000);
+  afterAll(() => shortLived.stop());
+
+  test("the connection's items carry an expiresAt and are invisible to fan-out once expired", async () => {
+    const join = async (name: string) => {
+      const client = await TestClient.connect(shortLived.webSocketUrl, { name });
+      const joined = await client.request({ action: 'join', room: 'ttl-room' }, 'joined');
+      return { client, id: String(joined.connectionId) };
+    };
+    const ghost = await join('Ghost');
+    await ghost.client.drop();
+    const shortStore = new ChatStore({
+      client: localDynamoDbClient(shortLived.dynamoDb.endpoint),
+      table: shortLived.tableName,
+      connectionLifetimeSeconds: 2,
+    });
+    const items = await scanTable(localDynamoDbClient(shortLived.dynamoDb.endpoint), shortLived.tableName);
+    const ghostItems = items.filter((item) => item.connectionId === ghost.id);
+    expect(ghostItems.length).toBe(2); // connection + membership, left behind
+    for (const item of ghostItems)
+      expect(item.expiresAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 2);
+
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    expect(await shortStore.listRoomMembers('ttl-room')).toEqual([]);
+    const a = await join('A');
+    shortLived.functionLog.length = 0;
+    await a.client.request({ action: 'send', room: 'ttl-room', msg: 'alone' }, 'message');
+    // The fan-out's summary line comes after its last delivery.
+    await eventually(() => {
+      const fanout = shortLived.functionLog
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((line) => line.message === 'fan-out done' && line.frameType === 'message');
+      expect(fanout).toMatchObject({ members: 1, delivered: 1, gone: 0 });
+    });
+    await a.client.close();
+  });
+});
