@@ -44,20 +44,28 @@ interface Frame {
   type?: string;
   messages?: MessageFrame[];
   more?: boolean;
-  connectionId?: string;
   msg?: string;
+}
+
+class ConnectionClosed extends Error {}
+
+/** How long a reconnected client waits for its unacknowledged message before sending it again. */
+const RESEND_AFTER_MS = 2000;
+
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 /** One chat user: a socket that may be replaced, the room it is in, and everything it received. */
 class SoakClient {
   socket!: WebSocket;
-  connectionId = '';
   /** Message ids seen, in the order the client shows them (by id within the room). */
   readonly seen = new Map<string, { msg: string; receivedAt: number }>();
   lastId: string | undefined;
   errors: string[] = [];
   reconnects = 0;
-  private waiting: ((frame: Frame) => boolean)[] = [];
+  private waiting: { accept: (frame: Frame) => boolean; fail: (error: Error) => void }[] = [];
 
   constructor(
     readonly index: number,
@@ -71,7 +79,15 @@ class SoakClient {
     if (frame.type === 'error' || (frame.type === undefined && 'message' in frame)) {
       this.errors.push(JSON.stringify(frame));
     }
-    this.waiting = this.waiting.filter((resolve) => !resolve(frame));
+    this.waiting = this.waiting.filter((waiter) => !waiter.accept(frame));
+  }
+
+  /** A closed socket answers nothing more: whoever waits on it hears so at once. */
+  private failWaiters(): void {
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const waiter of waiting)
+      waiter.fail(new ConnectionClosed(`client ${this.index}: connection closed`));
   }
 
   /** Keeps one copy per id (a replay may repeat what arrived live), as a chat client does. */
@@ -82,15 +98,27 @@ class SoakClient {
   }
 
   next(match: (frame: Frame) => boolean, timeoutMs: number): Promise<Frame> {
-    return new Promise((resolve, reject) => {
+    const promise = new Promise<Frame>((resolve, reject) => {
+      if (this.socket.readyState > WebSocket.OPEN) {
+        reject(new ConnectionClosed(`client ${this.index}: connection closed`));
+        return;
+      }
       const timer = setTimeout(() => reject(new Error(`client ${this.index}: timed out waiting`)), timeoutMs);
-      this.waiting.push((frame) => {
-        if (!match(frame)) return false;
-        clearTimeout(timer);
-        resolve(frame);
-        return true;
+      this.waiting.push({
+        accept: (frame) => {
+          if (!match(frame)) return false;
+          clearTimeout(timer);
+          resolve(frame);
+          return true;
+        },
+        fail: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       });
     });
+    promise.catch(() => {}); // awaited by the caller; never an unhandled rejection
+    return promise;
   }
 
   /** Connects (again) and joins the room, replaying what was missed since the last id seen. */
@@ -99,16 +127,21 @@ class SoakClient {
     this.socket = socket;
     socket.on('message', (data) => this.onFrame(JSON.parse(data.toString()) as Frame));
     socket.on('error', () => {});
+    socket.on('close', () => {
+      if (this.socket === socket) this.failWaiters();
+    });
     await new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);
     });
     const since = this.lastId;
-    const joined = this.next((f) => f.type === 'joined' || f.type === 'error', timeoutMs);
-    const history = this.next((f) => f.type === 'history', timeoutMs);
+    // `history` ends a join (other members' `joined` frames may arrive first).
+    const answer = this.next((f) => f.type === 'history' || f.type === 'error', timeoutMs);
     socket.send(JSON.stringify({ action: 'join', room: this.room, ...(since ? { since } : {}) }));
-    this.connectionId = String((await joined).connectionId);
-    await this.catchUp(await history, since, timeoutMs);
+    const history = await answer;
+    if (history.type === 'error')
+      throw new Error(`client ${this.index}: join refused: ${JSON.stringify(history)}`);
+    await this.catchUp(history, since, timeoutMs);
   }
 
   /** A replay says `more` when over its limit: page back with `history before` down to `since`. */
@@ -128,25 +161,38 @@ class SoakClient {
     const text = `${this.index}:${seq}:${Date.now()}`;
     const isMine = () => [...this.seen.values()].some((m) => m.msg.startsWith(`${this.index}:${seq}:`));
     for (let attempt = 0; attempt < 5 && !isMine(); attempt++) {
-      if (this.socket.readyState !== WebSocket.OPEN) await this.reconnect(timeoutMs);
-      if (isMine()) return; // the replay shows it was stored before the socket went
-      const echo = this.next((f) => f.type === 'message' && f.msg === text, timeoutMs);
-      const closed = new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+      if (this.socket.readyState !== WebSocket.OPEN) {
+        await this.reconnect(timeoutMs);
+        // A send in flight when the socket went may still be stored and fanned out (to the new
+        // connection too): give it a moment to show up before sending it again.
+        if (attempt > 0) await until(isMine, RESEND_AFTER_MS);
+        if (isMine()) return;
+      }
+      const echo = this.next(
+        (f) => (f.type === 'message' && f.msg === text) || f.type === 'error',
+        timeoutMs,
+      );
       this.socket.send(JSON.stringify({ action: 'send', room: this.room, msg: text }));
-      await Promise.race([echo, closed]);
+      const answer = await echo.catch((error: Error) => {
+        if (!(error instanceof ConnectionClosed)) throw error; // a timeout; a closed socket means: reconnect
+      });
+      if (answer?.type === 'error')
+        throw new Error(`client ${this.index}: send refused: ${JSON.stringify(answer)}`);
     }
     if (!isMine()) throw new Error(`client ${this.index}: message ${seq} was never echoed`);
   }
 
+  /** Reconnects with backoff (20 ms doubling to 1 s) until it works or `timeoutMs` has passed. */
   async reconnect(timeoutMs: number): Promise<void> {
     this.reconnects++;
+    const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await new Promise((resolve) => setTimeout(resolve, 20 * 2 ** attempt));
+        await new Promise((resolve) => setTimeout(resolve, Math.min(20 * 2 ** attempt, 1000)));
         await this.connect(timeoutMs);
         return;
       } catch (error) {
-        if (attempt >= 5) throw error;
+        if (Date.now() > deadline) throw error;
       }
     }
   }
@@ -165,18 +211,22 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 200);
   const step = Math.min(options.timeoutMs, 30_000);
+  // Rooms of this run only: a room's history would replay an earlier run's messages.
+  const run = Date.now().toString(36);
   const clients = Array.from(
     { length: options.connections },
-    (_, i) => new SoakClient(i, `soak-${i % options.rooms}`, stack.webSocketUrl),
+    (_, i) => new SoakClient(i, `soak-${run}-${i % options.rooms}`, stack.webSocketUrl),
   );
   try {
     // Everyone joins before anyone sends, so every member is owed every message of its room.
     for (let i = 0; i < clients.length; i += 50)
       await Promise.all(clients.slice(i, i + 50).map((c) => c.connect(step)));
+    // Churn closes each connection about once every 10 s on average (at most 20 closes a second).
     let churning = options.churn;
+    const churnEveryMs = Math.max(50, 10_000 / clients.length);
     const churn = (async () => {
       while (churning) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await new Promise((resolve) => setTimeout(resolve, churnEveryMs));
         const victim = clients[Math.floor(Math.random() * clients.length)]!;
         if (victim.socket.readyState === WebSocket.OPEN) victim.socket.terminate();
       }

@@ -3,6 +3,7 @@ import {
   membershipFrame,
   messageFrame,
   parseRequestBody,
+  replayAfter,
   validateMessageId,
   validateRoomId,
   webSocketRoute,
@@ -10,7 +11,8 @@ import {
 
 /**
  * join: adds the caller to a room; every member, the joiner last, gets `joined`. Then the joiner gets
- * `history`: the messages after `since` (a reconnecting client's last seen id), or the latest 50.
+ * `history`: the messages after `since` (a reconnecting client's last seen id, with an overlap the
+ * client drops by id), or the latest 50.
  */
 export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast, reply }) => {
   const request = parseRequestBody(event.body);
@@ -19,7 +21,7 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
   const membership = await store.joinRoom(connectionId, room);
   await broadcast(room, membershipFrame('joined', membership), { last: connectionId });
   const { messages, more } = await store.roomHistory(room, {
-    ...(since ? { after: since } : {}),
+    ...(since ? { after: replayAfter(since) } : {}),
     limit: HISTORY_DEFAULT_LIMIT,
   });
   await reply({ type: 'history', room, messages: messages.map(messageFrame), more });

@@ -1,4 +1,4 @@
-import { ChatStore, HISTORY_MAX_LIMIT, timeSortableId } from 'chat-core';
+import { ChatStore, HISTORY_MAX_LIMIT, lowestIdAt, timeOfId, timeSortableId } from 'chat-core';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 
 const harness = new HandlerHarness();
@@ -81,12 +81,15 @@ describe('the routes', () => {
     });
   });
 
-  test('join with since replays only what came after it', async () => {
-    const { ids } = await roomWithMessages('rejoin', 4);
+  test('join with since replays what came after it, from 10 s before it (clients drop the overlap by id)', async () => {
+    const { member, ids } = await roomWithMessages('rejoin', 3);
+    // A message from 20 s before the others: outside the overlap window.
+    const old = lowestIdAt(timeOfId(ids[0]!) - 20_000).slice(0, 10) + 'Z'.repeat(16);
+    await harness.store.saveMessage({ roomId: 'rejoin', id: old, senderId: member, msg: 'old', sentAt: '' });
     const back = await harness.connection();
     await invoke('JoinFunction', back, { action: 'join', room: 'rejoin', since: ids[1] });
     const history = recorder.framesTo(back).at(-1) as { messages: { id: string }[]; more: boolean };
-    expect(history.messages.map((m) => m.id)).toEqual(ids.slice(2));
+    expect(history.messages.map((m) => m.id)).toEqual(ids);
   });
 
   test('history action: members only, before and limit, capped at 100', async () => {

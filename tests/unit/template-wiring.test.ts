@@ -161,6 +161,9 @@ describe('least-privilege IAM', () => {
   test.each(functionIds)('%s: no wildcard action, DynamoDB only on the table and its index', (id) => {
     for (const statement of statementsOf(id)) {
       expect(statement.Effect).toBe('Allow');
+      expect(resourcesOf(statement)).not.toContain('*');
+      for (const action of actions(statement))
+        expect(action).toMatch(/^(dynamodb:[A-Za-z]+|execute-api:ManageConnections)$/);
       for (const action of actions(statement)) expect(action).not.toMatch(/\*/);
       if (actions(statement).some((a) => a.startsWith('dynamodb:'))) {
         for (const resource of resourcesOf(statement)) expect([table, index]).toContainEqual(resource);

@@ -37,3 +37,8 @@ export function timeOfId(id: string): number {
   for (const char of id.slice(0, 10)) time = time * 32 + ALPHABET.indexOf(char);
   return time;
 }
+
+/** The smallest id of a given millisecond: every id made at or after `time` sorts above it. */
+export function lowestIdAt(time: number): string {
+  return encode(BigInt(Math.max(0, time)), 10) + '0'.repeat(16);
+}

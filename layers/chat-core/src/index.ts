@@ -5,7 +5,7 @@ export { ConnectionsApi, connectionsEndpoint, isGone } from './connections-api';
 export { dynamoDbClient } from './dynamodb';
 export { ChatError, type ErrorCode, notAMember, ValidationError } from './errors';
 export { type FanoutResult, fanOut, forEachConcurrently } from './fanout';
-export { timeOfId, timeSortableId } from './ids';
+export { lowestIdAt, timeOfId, timeSortableId } from './ids';
 export { logger } from './logger';
 export { createChatService } from './model/service';
 export * from './protocol';

@@ -1,6 +1,7 @@
 import type { MembershipRecord, MessageRecord } from './chat-store';
 import type { ConnectionStatus } from './connections-api';
 import { ChatError, type ErrorCode, ValidationError } from './errors';
+import { lowestIdAt, timeOfId } from './ids';
 
 // The frames the server sends (see the README's protocol section).
 
@@ -37,6 +38,18 @@ export function messageFrame(message: MessageRecord): MessageFrame {
   const { roomId: room, id, senderId, senderName, msg, sentAt } = message;
   const from = { connectionId: senderId, ...(senderName === undefined ? {} : { name: senderName }) };
   return { type: 'message', room, id, from, msg, sentAt };
+}
+
+/**
+ * Concurrent senders store their messages slightly out of id order (an id is taken when a send starts,
+ * the item written a moment later), so a replay after `since` starts this far before it. The send
+ * function's timeout bounds that moment; clients drop the overlap by id.
+ */
+export const SINCE_OVERLAP_MS = 10_000;
+
+/** Where a replay for a client that last saw `since` starts (exclusive). */
+export function replayAfter(since: string): string {
+  return lowestIdAt(timeOfId(since) - SINCE_OVERLAP_MS);
 }
 
 /** The actions a client can send, each with an example (the `help` reply lists them). */
