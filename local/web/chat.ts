@@ -9,6 +9,7 @@ type Frame = {
   name?: string;
   msg?: string;
   from?: { connectionId: string; name?: string };
+  messages?: Frame[];
   code?: string;
   message?: string;
 };
@@ -27,6 +28,8 @@ const apiUrl =
 
 let socket: WebSocket | undefined;
 let connectedAs: string | undefined;
+/** The socket being opened, so that a second click while connecting does not open another. */
+let opening: Promise<WebSocket> | undefined;
 
 function show(parts: { text: string; className?: string }[], kind?: string): void {
   const item = document.createElement('li');
@@ -43,14 +46,24 @@ function show(parts: { text: string; className?: string }[], kind?: string): voi
 
 const who = (name: string | undefined, connectionId: string | undefined) => name ?? connectionId ?? 'someone';
 
+function showMessage(frame: Frame): void {
+  show([
+    { text: `[${frame.room}] ` },
+    { text: who(frame.from?.name, frame.from?.connectionId), className: 'from' },
+    { text: `: ${frame.msg}` },
+  ]);
+}
+
 function render(frame: Frame): void {
   switch (frame.type) {
     case 'message':
-      show([
-        { text: `[${frame.room}] ` },
-        { text: who(frame.from?.name, frame.from?.connectionId), className: 'from' },
-        { text: `: ${frame.msg}` },
-      ]);
+      showMessage(frame);
+      break;
+    case 'history':
+      // Sent to a joiner after `joined`: the room's recent messages, oldest first.
+      for (const message of frame.messages ?? []) showMessage(message);
+      break;
+    case 'pong':
       break;
     case 'joined':
       show([{ text: `${who(frame.name, frame.connectionId)} joined ${frame.room}` }], 'notice');
@@ -69,14 +82,17 @@ function render(frame: Frame): void {
 /** Opens the socket (again if the name changed) and resolves once it is open. */
 function connect(): Promise<WebSocket> {
   const name = nameInput.value.trim();
-  if (socket && socket.readyState === WebSocket.OPEN && connectedAs === name) return Promise.resolve(socket);
+  if (socket && connectedAs === name) {
+    if (socket.readyState === WebSocket.OPEN) return Promise.resolve(socket);
+    if (socket.readyState === WebSocket.CONNECTING && opening) return opening;
+  }
   socket?.close(1000);
   const url = name ? `${apiUrl}?name=${encodeURIComponent(name)}` : apiUrl;
   const next = new WebSocket(url);
   socket = next;
   connectedAs = name;
   status.textContent = 'connecting';
-  return new Promise((resolve, reject) => {
+  opening = new Promise((resolve, reject) => {
     next.onopen = () => {
       status.textContent = 'connected';
       resolve(next);
@@ -93,6 +109,7 @@ function connect(): Promise<WebSocket> {
       reject(new Error(`connection closed (${event.code})`));
     };
   });
+  return opening;
 }
 
 async function sendAction(body: Record<string, string>): Promise<void> {
