@@ -3,6 +3,7 @@
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { TestClient } from '../support/ws-client';
 
 const CHROMIUM = '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
@@ -119,6 +120,33 @@ maybe('the chat page in Chromium', () => {
     await bold.getByRole('button', { name: 'Leave' }).click();
     await logLine(bold, `${HOSTILE_NAME} left ${room}`).waitFor();
     await logLine(ada, `${HOSTILE_NAME} left ${room}`).waitFor();
+  });
+
+  test('when its connection closes, the page reconnects, rejoins with since and shows each message once', async () => {
+    const room = 'reconnect-room';
+    const page = await openPage();
+    const other = await TestClient.connect(stack.webSocketUrl, { name: 'Other' });
+    await other.request({ action: 'join', room }, 'history');
+    const pageJoined = other.next((f) => f.type === 'joined' && f.name === 'Pat');
+    await joinAs(page, 'Pat', room);
+    const pageId = String((await pageJoined).connectionId);
+    await other.request({ action: 'send', room, msg: 'before the drop' }, 'message');
+    await logLine(page, `[${room}] Other: before the drop`).waitFor();
+
+    // The server closes the page's connection (as the idle or 2-hour limit would); a message follows at once.
+    expect(
+      (await fetch(`${stack.connectionsUrl}/${encodeURIComponent(pageId)}`, { method: 'DELETE' })).status,
+    ).toBe(204);
+    await other.request({ action: 'send', room, msg: 'while you were away' }, 'message');
+    await page.getByRole('status').getByText('reconnecting').waitFor();
+    await page.getByRole('status').getByText('connected', { exact: true }).waitFor();
+    await logLine(page, `[${room}] Other: while you were away`).waitFor();
+    await other.request({ action: 'send', room, msg: 'after' }, 'message');
+    await logLine(page, `[${room}] Other: after`).waitFor();
+    for (const text of ['before the drop', 'while you were away', 'after']) {
+      expect(await logLine(page, `[${room}] Other: ${text}`).count()).toBe(1);
+    }
+    await other.close();
   });
 
   test('a server error shows in the log: sending to a room not joined', async () => {
