@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   type AttributeDefinition,
   CreateTableCommand,
@@ -101,7 +101,9 @@ function spawnJarWithWatchdog(port: number, dbPath: string | undefined): ChildPr
     ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
   ];
   const watchdog = 'exec 3<&0; java "$@" & java=$!; (read _ <&3; kill $java) & wait $java';
+  // Run from the jar's folder: DynamoDB Local writes a metadata file into its working directory.
   return spawn('sh', ['-c', watchdog, 'dynamodb-local', ...javaArgs], {
+    cwd: jarDir,
     stdio: ['pipe', 'ignore', 'ignore'],
   });
 }
@@ -120,8 +122,9 @@ export async function startDynamoDbJar(
     );
   }
   const port = options.port ?? (await freePort());
-  if (options.dbPath) mkdirSync(options.dbPath, { recursive: true });
-  const child = spawnJarWithWatchdog(port, options.dbPath);
+  const dbPath = options.dbPath && resolve(options.dbPath);
+  if (dbPath) mkdirSync(dbPath, { recursive: true });
+  const child = spawnJarWithWatchdog(port, dbPath);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = `http://127.0.0.1:${port}`;
   try {

@@ -43,5 +43,7 @@ export function watchFrameSizes(socket: Duplex, limit: number, onTooLarge: (size
       skip = length;
     }
   };
-  socket.on('data', onData);
+  // Ahead of the WebSocket's own listener: a too-large frame that arrives whole in one chunk must be
+  // reported before `ws` parses it and emits its message.
+  socket.prependListener('data', onData);
 }

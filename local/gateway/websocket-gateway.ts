@@ -14,6 +14,7 @@ import {
   parseConnectionsPath,
   readBody,
   sendApiError,
+  sendInvalidConnectionId,
 } from '../connections-http';
 import type { InvokeOutcome } from '../lambda/local-function';
 import type { WebSocketApiSpec } from '../local-app';
@@ -88,6 +89,7 @@ export class WebSocketGateway {
   private readonly clients = new Map<string, Client>();
   private readonly selectedProtocols = new WeakMap<IncomingMessage, string>();
   private readonly limits: typeof LIMITS;
+  private closing = false;
   private apiContext: ApiContext;
 
   constructor(private readonly options: GatewayOptions) {
@@ -123,8 +125,9 @@ export class WebSocketGateway {
     return this.clients.size;
   }
 
-  /** Closes every connection (1001) and the server. */
+  /** Closes every connection and the server; no $disconnect runs for them. */
   async close(): Promise<void> {
+    this.closing = true;
     for (const client of this.clients.values()) {
       this.clearTimers(client);
       client.ws.terminate();
@@ -250,7 +253,7 @@ export class WebSocketGateway {
   private onClose(client: Client, code: number, reason: string): void {
     this.clearTimers(client);
     this.clients.delete(client.identity.connectionId);
-    if (!this.routeFunction('$disconnect')) return;
+    if (this.closing || !this.routeFunction('$disconnect')) return;
     const statusCode = client.closedBy?.code ?? code;
     const why = client.closedBy?.reason ?? (reason || CLIENT_CLOSE_REASONS[code] || '');
     const event = disconnectEvent(this.apiContext, client.identity, statusCode, why);
@@ -296,7 +299,12 @@ export class WebSocketGateway {
   private onHttpRequest(req: IncomingMessage, res: ServerResponse): void {
     const target = parseConnectionsPath(req.url);
     if (target) {
-      this.onConnectionsRequest(req, res, target).catch((error: Error) => {
+      const { stage, connectionId } = target;
+      if (connectionId === undefined) {
+        sendInvalidConnectionId(res);
+        return;
+      }
+      this.onConnectionsRequest(req, res, { stage, connectionId }).catch((error: Error) => {
         sendApiError(res, 500, 'InternalServerErrorException', error.message);
       });
       return;

@@ -78,7 +78,10 @@ function routeApiHostsToGateway(gatewayUrl: string, hosts: string[]): void {
 function letEsModulesResolveFromNodePath(): void {
   const dirs = (process.env.NODE_PATH ?? '').split(':').filter(Boolean);
   if (dirs.length === 0) return;
+  // Like NODE_PATH for require, a folder only gives the packages directly in it: resolving from a
+  // file inside it would also search the node_modules folders above it (the project's own).
   const hook = `
+    import { existsSync } from 'node:fs';
     import { createRequire } from 'node:module';
     import { pathToFileURL } from 'node:url';
     const dirs = ${JSON.stringify(dirs)};
@@ -86,7 +89,9 @@ function letEsModulesResolveFromNodePath(): void {
       try { return await next(specifier, context); }
       catch (error) {
         if (error?.code !== 'ERR_MODULE_NOT_FOUND' || /^[./]|^[a-z]+:/i.test(specifier)) throw error;
+        const name = specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
         for (const dir of dirs) {
+          if (!existsSync(dir + '/' + name)) continue;
           try {
             const path = createRequire(dir + '/x.js').resolve(specifier);
             return { url: pathToFileURL(path).href, shortCircuit: true };

@@ -89,6 +89,7 @@ class Instance {
   invocations = 0;
   private pending: Pending | undefined;
   private exited = false;
+  private killed = false;
 
   constructor(
     readonly child: ChildProcess,
@@ -101,6 +102,7 @@ class Instance {
       );
     });
     this.ready.catch(() => {});
+    child.on('error', () => {}); // e.g. a signal that cannot be delivered; 'exit' reports the end
     child.on('message', (message: ResultMessage | { type: 'ready' }) => {
       if (message.type === 'ready' || !this.pending) return;
       const { resolve: done } = this.pending;
@@ -122,20 +124,31 @@ class Instance {
     });
   }
 
+  /** False once the process exited or was killed: its exit event comes later, and it must not be reused. */
   get alive(): boolean {
-    return !this.exited;
+    return !this.exited && !this.killed;
   }
 
   run(message: InvokeMessage): Promise<ResultMessage> {
     return new Promise((resolveRun) => {
       this.pending = { resolve: resolveRun };
       this.invocations++;
-      this.child.send(message);
+      // With a callback, a closed channel is reported here instead of as an unhandled 'error' event.
+      this.child.send(message, (error) => {
+        if (!error || this.pending?.resolve !== resolveRun) return;
+        this.pending = undefined;
+        resolveRun({
+          type: 'error',
+          id: message.id,
+          error: { errorType: 'Runtime.ExitError', errorMessage: `Runtime unreachable: ${error.message}` },
+        });
+      });
     });
   }
 
   kill(): void {
-    if (!this.exited) this.child.kill('SIGKILL');
+    if (this.alive) this.child.kill('SIGKILL');
+    this.killed = true;
   }
 }
 
@@ -144,6 +157,8 @@ export class LocalFunction {
   private readonly idle: Instance[] = [];
   private readonly all = new Set<Instance>();
   private readonly waiting: ((instance: Instance) => void)[] = [];
+  /** Instances being spawned: they count against `maxInstances` before they join `all`. */
+  private starting = 0;
   private stopped = false;
 
   constructor(
@@ -187,7 +202,13 @@ export class LocalFunction {
   }
 
   private async spawnInstance(): Promise<Instance> {
-    const bootstrap = await prepareRuntime();
+    this.starting++;
+    let bootstrap: string;
+    try {
+      bootstrap = await prepareRuntime();
+    } finally {
+      this.starting--;
+    }
     const child = fork(bootstrap, [], {
       cwd: this.spec.codeDir,
       env: this.environment(),
@@ -210,7 +231,7 @@ export class LocalFunction {
   private async acquire(): Promise<Instance> {
     const warm = this.idle.pop();
     if (warm) return warm;
-    if (this.all.size < (this.options.maxInstances ?? 8)) return this.spawnInstance();
+    if (this.all.size + this.starting < (this.options.maxInstances ?? 8)) return this.spawnInstance();
     return new Promise((resolveWait) => this.waiting.push(resolveWait));
   }
 
@@ -229,11 +250,14 @@ export class LocalFunction {
     if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
     const instance = await this.acquire();
     const coldStart = instance.invocations === 0;
-    const started = Date.now();
     const timeoutMs = this.spec.timeoutSeconds * 1000;
+    let started = Date.now();
     let timer: NodeJS.Timeout | undefined;
     try {
+      // Loading the handler (init) is not part of the invocation: the Timeout and the deadline that
+      // getRemainingTimeInMillis() counts down to both start once the sandbox is ready.
       await instance.ready;
+      started = Date.now();
       const outcome = await Promise.race([
         instance.run({ type: 'invoke', id: 0, event, requestId, deadline: started + timeoutMs }),
         new Promise<ResultMessage>((resolveTimeout) => {

@@ -171,6 +171,30 @@ describe('send', () => {
     expect(await harness.store.listRoomMembers('other-room')).not.toContain(stale);
   });
 
+  test('recipients whose @connections call fails (5xx) or hangs do not stop the rest; failures are logged', async () => {
+    const [sender, failing, hanging, d, e] = await room('faulty-room', 5);
+    recorder.behaviour = (id) => (id === failing ? 'fail' : id === hanging ? 'hang' : 'deliver');
+    try {
+      const outcome = await send(sender!, { action: 'send', room: 'faulty-room', msg: 'through' });
+      expect(outcome.result).toEqual({ statusCode: 200 });
+    } finally {
+      recorder.behaviour = () => 'deliver';
+    }
+    for (const id of [d, e])
+      expect(recorder.framesTo(id!)).toEqual([expect.objectContaining({ msg: 'through' })]);
+    // The sender is told nothing failed: it gets its own message, no error.
+    expect(recorder.framesTo(sender!)).toEqual([
+      expect.objectContaining({ type: 'message', msg: 'through' }),
+    ]);
+    const warnings = harness.logs.filter((line) => line.includes('could not deliver to a room member'));
+    for (const id of [failing, hanging])
+      expect(warnings.some((line) => line.includes(`"recipient":"${id}"`))).toBe(true);
+    // A failed delivery is not a gone connection: both stay members.
+    expect((await harness.store.listRoomMembers('faulty-room')).sort()).toEqual(
+      [sender, failing, hanging, d, e].sort(),
+    );
+  });
+
   test('an oversized msg is MESSAGE_TOO_LARGE', async () => {
     const [a, b] = await room('big-msg-room', 2);
     await send(a!, { action: 'send', room: 'big-msg-room', msg: 'x'.repeat(16 * 1024 + 1) });

@@ -1,15 +1,35 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/local-stack';
 import { TEMPLATE_PATH } from './test-table';
+
+const FIXTURES_DIR = join(__dirname, '..', 'fixtures');
+
+export interface TestStackOptions extends LocalStackOptions {
+  /**
+   * A folder of tests/fixtures whose template.yaml to serve. It runs from a copy outside the
+   * repository, so its handlers find no node_modules above them: only what Lambda would give them.
+   */
+  fixture?: string;
+  /** The logical id of the table that `tableName` names (default: the chat app's ChatTable). */
+  tableId?: string;
+}
+
+/** An invocation the gateway started: its route and connection, in the order they started. */
+export interface Dispatch {
+  routeKey: string;
+  connectionId: string;
+}
 
 export interface TestStack extends LocalStack {
   /** The gateway's one-line-per-invocation log. */
   gatewayLog: string[];
   /** Every line the functions printed. */
   functionLog: string[];
+  /** Every invocation the gateway started, recorded as it starts it. */
+  dispatched: Dispatch[];
   tableName: string;
 }
 
@@ -17,28 +37,47 @@ export interface TestStack extends LocalStack {
  * The real local stack (gateway + built handlers + DynamoDB Local from the global setup) on a free
  * port, with its own table and build folder so test files can run side by side.
  */
-export async function startTestStack(options: LocalStackOptions = {}): Promise<TestStack> {
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const { fixture, tableId = 'ChatTable', ...stackOptions } = options;
   const buildDir = await mkdtemp(join(tmpdir(), 'chat-stack-'));
+  const fixtureDir = fixture ? await mkdtemp(join(tmpdir(), `fixture-${fixture}-`)) : undefined;
+  if (fixture && fixtureDir) await cp(join(FIXTURES_DIR, fixture), fixtureDir, { recursive: true });
   const tableName = `chat-e2e-${randomUUID()}`;
   const gatewayLog: string[] = [];
   const functionLog: string[] = [];
-  const stack = await startLocalStack({
-    templatePath: TEMPLATE_PATH,
-    port: 0,
-    buildDir,
-    tableNames: { ChatTable: tableName },
-    log: (line) => gatewayLog.push(line),
-    functionLog: (_, line) => functionLog.push(line),
-    ...options,
-  });
+  const dispatched: Dispatch[] = [];
+  const removeFolders = async () => {
+    for (const dir of [buildDir, fixtureDir]) if (dir) await rm(dir, { recursive: true, force: true });
+  };
+  let stack: LocalStack;
+  try {
+    stack = await startLocalStack({
+      templatePath: fixtureDir ? join(fixtureDir, 'template.yaml') : TEMPLATE_PATH,
+      port: 0,
+      buildDir,
+      tableNames: { [tableId]: tableName },
+      log: (line) => gatewayLog.push(line),
+      functionLog: (_, line) => functionLog.push(line),
+      ...stackOptions,
+      dropInvocation: (routeKey, event) => {
+        const { connectionId } = (event as { requestContext: { connectionId: string } }).requestContext;
+        dispatched.push({ routeKey, connectionId });
+        return stackOptions.dropInvocation?.(routeKey, event) ?? false;
+      },
+    });
+  } catch (error) {
+    await removeFolders();
+    throw error;
+  }
   return {
     ...stack,
     gatewayLog,
     functionLog,
+    dispatched,
     tableName,
     async stop() {
       await stack.stop();
-      await rm(buildDir, { recursive: true, force: true });
+      await removeFolders();
     },
   };
 }

@@ -27,11 +27,13 @@ function clientFor(endpoint: string): ApiGatewayManagementApiClient {
   if (!client) {
     client = new ApiGatewayManagementApiClient({
       endpoint,
-      // One retry only, and short timeouts: a slow recipient must not hold up a room's fan-out.
+      // One retry only, and short timeouts: a hung recipient must not hold up the fan-out past the
+      // function timeout (API Gateway answers a healthy POST in milliseconds).
       maxAttempts: 2,
       requestHandler: {
         connectionTimeout: 1000,
-        requestTimeout: 3000,
+        requestTimeout: 1500,
+        throwOnRequestTimeout: true,
         httpsAgent: new Agent({ keepAlive: true, maxSockets: 64 }),
       },
     });
