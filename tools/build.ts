@@ -2,7 +2,7 @@
 // esbuild functions from their own `Metadata.BuildProperties`, makefile layers with `make build-<Id>`.
 // Everything else is used in place, as Lambda would load it from `CodeUri` / `ContentUri`.
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type BuildOptions, build, type Format, type Loader } from 'esbuild';
 import { functionProperties, isPlainObject, loadTemplate, resourcesOfType, type Template } from './template';
@@ -103,28 +103,56 @@ async function buildFunction(
 
   const buildProperties = isPlainObject(metadata.BuildProperties) ? metadata.BuildProperties : {};
   const outDir = join(buildDir, 'functions', logicalId);
-  rmSync(outDir, { recursive: true, force: true });
-  const options = esbuildOptions(codeDir, handler, buildProperties, outDir);
-  await build(options);
-  return { codeDir: outDir, handler, sourceMaps: options.sourcemap === true };
+  let sourceMaps = false;
+  await replaceFolder(outDir, async (staging) => {
+    const options = esbuildOptions(codeDir, handler, buildProperties, staging);
+    sourceMaps = options.sourcemap === true;
+    await build(options);
+  });
+  return { codeDir: outDir, handler, sourceMaps };
 }
 
-function buildLayer(template: Template, templateDir: string, logicalId: string, buildDir: string): string {
+/**
+ * Builds into a staging folder and swaps it in, so that a running local stack whose functions
+ * start cold during a rebuild (`npm run dev`, `npm run invoke` beside `npm start`) never sees a half-built folder.
+ */
+async function replaceFolder(target: string, fill: (staging: string) => Promise<void> | void): Promise<void> {
+  const staging = `${target}.staging-${process.pid}`;
+  const previous = `${target}.previous-${process.pid}`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  try {
+    await fill(staging);
+    if (existsSync(target)) renameSync(target, previous);
+    renameSync(staging, target);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+    rmSync(previous, { recursive: true, force: true });
+  }
+}
+
+async function buildLayer(
+  template: Template,
+  templateDir: string,
+  logicalId: string,
+  buildDir: string,
+): Promise<string> {
   const resource = template.Resources[logicalId]!;
   const contentDir = localPath(templateDir, resource.Properties?.ContentUri, `${logicalId}.ContentUri`);
   if (resource.Metadata?.BuildMethod !== 'makefile') return contentDir;
   const artifactsDir = join(buildDir, 'layers', logicalId);
-  rmSync(artifactsDir, { recursive: true, force: true });
-  const result = spawnSync('make', ['--no-print-directory', `build-${logicalId}`], {
-    cwd: contentDir,
-    env: { ...process.env, ARTIFACTS_DIR: artifactsDir },
-    encoding: 'utf8',
+  await replaceFolder(artifactsDir, (staging) => {
+    const result = spawnSync('make', ['--no-print-directory', `build-${logicalId}`], {
+      cwd: contentDir,
+      env: { ...process.env, ARTIFACTS_DIR: staging },
+      encoding: 'utf8',
+    });
+    if (result.error || result.status !== 0) {
+      throw new Error(
+        `make build-${logicalId} failed: ${result.error?.message ?? ''}${result.stderr}${result.stdout}`,
+      );
+    }
   });
-  if (result.error || result.status !== 0) {
-    throw new Error(
-      `make build-${logicalId} failed: ${result.error?.message ?? ''}${result.stderr}${result.stdout}`,
-    );
-  }
   return artifactsDir;
 }
 
@@ -136,15 +164,16 @@ export async function buildTemplate(
   const template = loadTemplate(templatePath);
   const templateDir = dirname(resolve(templatePath));
   const outDir = resolve(buildDir);
-  const layers = Object.fromEntries(
-    resourcesOfType(template, 'AWS::Serverless::LayerVersion').map(([id]) => [
-      id,
-      buildLayer(template, templateDir, id, outDir),
-    ]),
-  );
+  const layerIds = resourcesOfType(template, 'AWS::Serverless::LayerVersion').map(([id]) => id);
   const functionIds = resourcesOfType(template, 'AWS::Serverless::Function').map(([id]) => id);
-  const built = await Promise.all(functionIds.map((id) => buildFunction(template, templateDir, id, outDir)));
-  return { functions: Object.fromEntries(functionIds.map((id, i) => [id, built[i]!])), layers };
+  const [layerDirs, built] = await Promise.all([
+    Promise.all(layerIds.map((id) => buildLayer(template, templateDir, id, outDir))),
+    Promise.all(functionIds.map((id) => buildFunction(template, templateDir, id, outDir))),
+  ]);
+  return {
+    functions: Object.fromEntries(functionIds.map((id, i) => [id, built[i]!])),
+    layers: Object.fromEntries(layerIds.map((id, i) => [id, layerDirs[i]!])),
+  };
 }
 
 if (require.main === module) {
