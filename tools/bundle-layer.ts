@@ -20,7 +20,9 @@ export async function bundleLayer(layerDir: string, artifactsDir: string): Promi
     format: 'cjs',
     target: 'node22',
     minify: true,
+    // Mappings only: stack traces still point into the sources; embedding them tripled the map's size.
     sourcemap: true,
+    sourcesContent: false,
     // The Lambda Node.js runtime ships AWS SDK v3.
     external: ['@aws-sdk/*'],
     logLevel: 'warning',

@@ -1,27 +1,31 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 // Our own schemas for API Gateway WebSocket events: only what the handlers read, every other field
 // allowed through. (Powertools' built-in WebSocket schema rejects real MESSAGE events.)
+// Zod Mini: the same validation as classic Zod, but tree-shakable; classic Zod made up 450 KB of the
+// layer's 720 KB and about a fifth of every function's module initialisation (see `npm run bench`).
 
 const requestContext = z.looseObject({
   routeKey: z.string(),
   eventType: z.enum(['CONNECT', 'MESSAGE', 'DISCONNECT']),
-  connectionId: z.string().min(1),
+  connectionId: z.string().check(z.minLength(1)),
   requestId: z.string(),
-  domainName: z.string().min(1),
-  stage: z.string().min(1),
-  connectedAt: z.number().optional(),
-  identity: z.looseObject({ sourceIp: z.string().optional(), userAgent: z.string().optional() }).optional(),
-  disconnectStatusCode: z.number().optional(),
-  disconnectReason: z.string().optional(),
+  domainName: z.string().check(z.minLength(1)),
+  stage: z.string().check(z.minLength(1)),
+  connectedAt: z.optional(z.number()),
+  identity: z.optional(
+    z.looseObject({ sourceIp: z.optional(z.string()), userAgent: z.optional(z.string()) }),
+  ),
+  disconnectStatusCode: z.optional(z.number()),
+  disconnectReason: z.optional(z.string()),
 });
 
 export const webSocketEvent = z.looseObject({
   requestContext,
-  body: z.string().nullish(),
-  isBase64Encoded: z.boolean().optional(),
-  queryStringParameters: z.record(z.string(), z.string()).nullish(),
-  headers: z.record(z.string(), z.string()).nullish(),
+  body: z.nullish(z.string()),
+  isBase64Encoded: z.optional(z.boolean()),
+  queryStringParameters: z.nullish(z.record(z.string(), z.string())),
+  headers: z.nullish(z.record(z.string(), z.string())),
 });
 
 export type WebSocketEvent = z.infer<typeof webSocketEvent>;

@@ -1,0 +1,245 @@
+// `npm run bench`: what the service costs and how fast it goes on this machine. Absolute times here
+// are noisy, so each figure that matters is a deterministic count or a ratio to a baseline measured in
+// the same run. Prints a table and writes bench/results.json; `--quick` runs tiny sizes in seconds.
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type ColdStartFigures, measureColdStart } from './cold-start';
+import { benchDynamoDb, withTimeout } from './common';
+import { type FanoutOptions, measureFanout, type RoomFanout } from './fanout';
+import { type MemoryFigures, type MemoryOptions, measureGatewayMemory } from './gateway-memory';
+import { measureReadCost, type ReadCostFigures, type ReadCostOptions } from './read-cost';
+import { measureThroughput, type ThroughputFigures, type ThroughputOptions } from './throughput';
+
+export const SECTIONS = ['readCost', 'fanout', 'throughput', 'coldStart', 'gatewayMemory'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+interface Sizes {
+  readCost: ReadCostOptions;
+  fanout: FanoutOptions;
+  throughput: ThroughputOptions;
+  coldStart: { repeats: number };
+  gatewayMemory: MemoryOptions;
+  /** Per section: it fails rather than run on. */
+  sectionTimeoutMs: number;
+}
+
+const FULL: Sizes = {
+  readCost: { tableConnections: 10_000, roomSizes: [10, 100, 1000] },
+  fanout: { roomSizes: [10, 100, 1000], warmup: 3, sends: (members) => (members >= 1000 ? 20 : 40) },
+  throughput: { sockets: 100, deliveries: 30_000, concurrency: 32 },
+  coldStart: { repeats: 15 },
+  gatewayMemory: { counts: [1000, 10_000], warmup: 100 },
+  sectionTimeoutMs: 4 * 60_000,
+};
+
+const QUICK: Sizes = {
+  readCost: { tableConnections: 200, roomSizes: [5, 20, 50] },
+  fanout: { roomSizes: [5, 20], warmup: 1, sends: () => 3 },
+  throughput: { sockets: 10, deliveries: 500, concurrency: 8 },
+  coldStart: { repeats: 2 },
+  gatewayMemory: { counts: [50, 100], warmup: 10 },
+  sectionTimeoutMs: 2 * 60_000,
+};
+
+export interface BenchResults {
+  date: string;
+  cpus: number;
+  node: string;
+  mode: 'full' | 'quick';
+  durationMs: number;
+  readCost?: ReadCostFigures;
+  /** By room size (members). */
+  fanout?: Record<string, RoomFanout>;
+  throughput?: ThroughputFigures;
+  coldStart?: ColdStartFigures;
+  gatewayMemory?: MemoryFigures;
+}
+
+export interface BenchOptions {
+  quick?: boolean;
+  /** Sections to run (default: all). */
+  only?: readonly Section[];
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export async function runBench(options: BenchOptions = {}): Promise<BenchResults> {
+  const sizes = options.quick ? QUICK : FULL;
+  const log = options.log ?? (() => {});
+  const only = new Set(options.only ?? SECTIONS);
+  const started = Date.now();
+  const results: BenchResults = {
+    date: new Date().toISOString(),
+    cpus: cpus().length,
+    node: process.version,
+    mode: options.quick ? 'quick' : 'full',
+    durationMs: 0,
+  };
+  const run = async <T>(section: Section, measure: () => Promise<T>): Promise<T | undefined> => {
+    if (!only.has(section)) return undefined;
+    log(`${section}...`);
+    const sectionStarted = Date.now();
+    const figures = await withTimeout(measure(), sizes.sectionTimeoutMs, section);
+    log(`${section} done in ${((Date.now() - sectionStarted) / 1000).toFixed(1)} s`);
+    return figures;
+  };
+  results.coldStart = await run('coldStart', () => measureColdStart(sizes.coldStart));
+  const dynamoDb = await benchDynamoDb();
+  try {
+    const { endpoint } = dynamoDb;
+    results.readCost = await run('readCost', () => measureReadCost(endpoint, sizes.readCost));
+    results.fanout = await run('fanout', () => measureFanout(endpoint, sizes.fanout));
+    results.throughput = await run('throughput', () => measureThroughput(endpoint, sizes.throughput));
+    results.gatewayMemory = await run('gatewayMemory', () =>
+      measureGatewayMemory(endpoint, sizes.gatewayMemory),
+    );
+  } finally {
+    await dynamoDb.stop();
+  }
+  results.durationMs = Date.now() - started;
+  return results;
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+function table(rows: (string | number)[][]): string {
+  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => String(row[col] ?? '').length)));
+  return rows
+    .map((row) =>
+      row
+        .map((cell, col) =>
+          typeof cell === 'number' ? String(cell).padStart(widths[col]!) : cell.padEnd(widths[col]!),
+        )
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+export function formatResults(r: BenchResults): string {
+  const out = [
+    `chat-rooms bench (${r.mode}) ${r.date}: ${r.cpus} cpus, node ${r.node}, ${Math.round(r.durationMs / 1000)} s`,
+  ];
+  if (r.readCost) {
+    const c = r.readCost;
+    out.push(
+      '',
+      `DynamoDB capacity per send: ${c.tableConnections} live connections in the table, ${c.messageBytes}-byte message`,
+      table([
+        ['members', 'rcuPerSend', 'of which Query', 'rcuMinimum', 'rcuScanBaseline', 'index entry bytes'],
+        ...Object.entries(c.byMembers).map(([n, m]) => [
+          n,
+          m.rcuPerSend,
+          m.rcuMembersQuery,
+          m.rcuMinimum,
+          m.rcuScanBaseline,
+          m.indexEntryBytes,
+        ]),
+      ]),
+      `wcuPerSend ${c.wcuPerSend}, rcuJoinWithHistory ${c.rcuJoinWithHistory}`,
+    );
+  }
+  if (r.fanout) {
+    out.push(
+      '',
+      'Fan-out: send leaves a client -> last member has the message (ms); sequential: FANOUT_CONCURRENCY=1;',
+      'CPU per recipient (us) spent by the functions and by the gateway, with the default concurrency',
+      table([
+        ['members', 'p50', 'p99', 'seq. p50', 'seq. p99', 'speedup', 'sends', 'fn cpu us', 'gw cpu us'],
+        ...Object.entries(r.fanout).map(([n, f]) => [
+          n,
+          f.fanoutP50Ms,
+          f.fanoutP99Ms,
+          f.sequentialP50Ms,
+          f.sequentialP99Ms,
+          f.speedupVsSequential,
+          f.sends,
+          f.functionCpuUsPerRecipient ?? '',
+          f.gatewayCpuUsPerRecipient ?? '',
+        ]),
+      ]),
+    );
+  }
+  if (r.throughput) {
+    const t = r.throughput;
+    out.push(
+      '',
+      `Delivery throughput to ${t.sockets} sockets (${t.deliveries} frames, ${t.concurrency} POSTs in flight)`,
+      table([
+        ['server', 'frames/s', 'server cpu load'],
+        ['gateway via @connections', t.deliveriesPerSec, t.gatewayCpuLoad],
+        ['bare ws server', t.rawWsPerSec, t.rawCpuLoad],
+      ]),
+      `fractionOfRaw ${t.fractionOfRaw}`,
+    );
+  }
+  if (r.coldStart) {
+    const s = r.coldStart;
+    out.push(
+      '',
+      `Cold start: module init in a fresh process (median ms${s.sourceMaps ? ', --enable-source-maps' : ''})`,
+      table([
+        ['function', 'bundle bytes', 'init ms'],
+        ...Object.keys(s.bundleBytes).map((id) => [id, s.bundleBytes[id]!, s.initMs[id]!]),
+        ['chat-core layer', s.layerBytes, ''],
+      ]),
+      `layer source map ${s.layerSourceMapBytes} bytes; AWS SDK alone ${s.sdkInitMs} ms; empty node process ${s.nodeBaselineMs} ms`,
+    );
+  }
+  if (r.gatewayMemory) {
+    const m = r.gatewayMemory;
+    out.push(
+      '',
+      `Gateway memory per idle connection (baseline RSS ${Math.round(m.baselineRssBytes / 2 ** 20)} MB)`,
+      table([
+        ['connections', 'RSS bytes/connection', 'heap bytes/connection'],
+        ...Object.keys(m.bytesPerConnection).map((n) => [
+          n,
+          m.bytesPerConnection[n]!,
+          m.heapBytesPerConnection[n]!,
+        ]),
+      ]),
+      m.cappedAt === undefined ? '' : `capped at ${m.cappedAt} connections by ulimit -n ${m.openFileLimit}`,
+    );
+  }
+  return out.join('\n').trimEnd();
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string' },
+    },
+  });
+  const only = values.only?.split(',').map((name) => {
+    if (!(SECTIONS as readonly string[]).includes(name))
+      throw new Error(`--only takes ${SECTIONS.join(', ')}`);
+    return name as Section;
+  });
+  const results = await runBench({
+    quick: values.quick,
+    ...(only ? { only } : {}),
+    log: (line) => console.error(line),
+  });
+  console.log(formatResults(results));
+  // The committed figures are a full run of every section; other runs write only where told to.
+  const out = values.out ?? (values.quick || only ? undefined : join(__dirname, 'results.json'));
+  if (out) {
+    writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+    console.log(`\nwritten to ${out}`);
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    // Stray handles (sockets, child processes of failed steps) must not keep the run alive.
+    () => process.exit(0),
+    (error: Error) => {
+      console.error(`bench failed: ${error.stack ?? error.message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,134 @@
+// Helpers the benchmark modules share: statistics, deadlines, DynamoDB Local and bench tables.
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  createTableFromResource,
+  existingDynamoDb,
+  localDynamoDbClient,
+  type RunningDynamoDb,
+  startDynamoDbJar,
+} from '../local/dynamodb';
+import { loadTemplate } from '../tools/template';
+
+export const TEMPLATE_PATH = `${__dirname}/../template.yaml`;
+
+/** The p-th percentile (nearest rank) of ascending numbers; p99 of fewer than 100 samples is their maximum. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return 0;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** Rounds for the results file: figures are noisy well before the third decimal. */
+export function round(value: number, digits = 2): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `promise`, or a rejection naming `what` after `ms`: no benchmark step may hang the run. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `task` for indexes 0..count-1, at most `limit` at a time. */
+export async function inBatches(count: number, limit: number, task: (index: number) => Promise<void>) {
+  for (let start = 0; start < count; start += limit) {
+    const end = Math.min(count, start + limit);
+    await Promise.all(Array.from({ length: end - start }, (_, i) => task(start + i)));
+  }
+}
+
+/** The DynamoDB Local the user runs (`AWS_ENDPOINT_URL_DYNAMODB`), or the jar, started in memory. */
+export async function benchDynamoDb(): Promise<RunningDynamoDb> {
+  return (await existingDynamoDb()) ?? (await startDynamoDbJar());
+}
+
+export interface BenchTable {
+  client: DynamoDBClient;
+  table: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh table made from template.yaml's ChatTable (the very keys, index and projection deployed). */
+export async function createBenchTable(endpoint: string): Promise<BenchTable> {
+  const client = localDynamoDbClient(endpoint);
+  const table = `chat-bench-${randomUUID()}`;
+  const resource = loadTemplate(TEMPLATE_PATH).Resources.ChatTable;
+  if (!resource) throw new Error('template.yaml has no ChatTable');
+  await createTableFromResource(client, resource, table);
+  return {
+    client,
+    table,
+    async drop() {
+      await client.send(new DeleteTableCommand({ TableName: table })).catch(() => {});
+      client.destroy();
+    },
+  };
+}
+
+/** Drops a table some other process created (a stack in a child process). */
+export async function dropTable(endpoint: string, table: string): Promise<void> {
+  const client = localDynamoDbClient(endpoint);
+  await client.send(new DeleteTableCommand({ TableName: table })).catch(() => {});
+  client.destroy();
+}
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU time (user + system, ms) used so far by a process and, separately, by all its live descendants,
+ * read from /proc (Linux); undefined elsewhere. Robust where wall-clock times are not: other load on
+ * the machine stretches latencies far more than it changes the CPU time a piece of work needs.
+ */
+export function processTreeCpuMs(rootPid: number): { self: number; descendants: number } | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+  const processes = new Map<number, { parent: number; ms: number }>();
+  for (const pid of entries) {
+    try {
+      // After the command name (which may hold spaces): state, ppid, ... utime is field 14, stime 15.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const ticks = Number(fields[11]) + Number(fields[12]);
+      processes.set(Number(pid), { parent: Number(fields[1]), ms: (ticks * 1000) / clockTicks });
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  const root = processes.get(rootPid);
+  if (!root) return undefined;
+  let descendants = 0;
+  for (const [pid, { ms }] of processes) {
+    for (let up = processes.get(pid)?.parent, hops = 0; up !== undefined && hops < 64; hops++) {
+      if (up === rootPid) {
+        descendants += ms;
+        break;
+      }
+      up = processes.get(up)?.parent;
+    }
+  }
+  return { self: root.ms, descendants };
+}

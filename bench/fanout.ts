@@ -1,0 +1,149 @@
+// 2. Fan-out latency through the real local stack: from a `send` leaving a client until the last of a
+// room's N members (the sender's own echo comes last) has the `message` frame. Measured twice in the
+// same run: with the template's fan-out concurrency, and posting to one recipient at a time.
+import { randomUUID } from 'node:crypto';
+import type WebSocket from 'ws';
+import { percentile, processTreeCpuMs, round, withTimeout } from './common';
+import { StackWithClients } from './stack-room';
+
+export interface FanoutOptions {
+  roomSizes: number[];
+  /** Unmeasured sends first, per room. */
+  warmup: number;
+  /** Measured sends per room size. */
+  sends: (members: number) => number;
+  /** Per send. */
+  timeoutMs?: number;
+}
+
+export interface RoomFanout {
+  fanoutP50Ms: number;
+  fanoutP99Ms: number;
+  sequentialP50Ms: number;
+  sequentialP99Ms: number;
+  /** Sequential p50 / concurrent p50. */
+  speedupVsSequential: number;
+  sends: number;
+  /** CPU time the functions (SendFunction) spent per recipient, from /proc (Linux only). */
+  functionCpuUsPerRecipient?: number;
+  /** CPU time the gateway spent per recipient (a POST in, a frame out). */
+  gatewayCpuUsPerRecipient?: number;
+}
+
+interface Latencies {
+  p50: number;
+  p99: number;
+  sends: number;
+  cpu?: { functionUs: number; gatewayUs: number };
+}
+
+const FILLER = 'x'.repeat(100);
+
+/** One send by the first client; resolves with the ms until all `members` clients have the message. */
+async function timedSend(
+  sockets: WebSocket[],
+  members: number,
+  room: string,
+  timeoutMs: number,
+): Promise<number> {
+  const msg = `${randomUUID()} ${FILLER}`.slice(0, 100);
+  let remaining = members;
+  let finish: (at: number) => void = () => {};
+  let fail: (error: Error) => void = () => {};
+  const done = new Promise<number>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
+  const listeners = sockets.slice(0, members).map((ws) => {
+    const listener = (data: WebSocket.RawData) => {
+      const frame = JSON.parse(data.toString()) as { type?: string; msg?: string };
+      if (frame.type === 'message' && frame.msg === msg) {
+        if (--remaining === 0) finish(performance.now());
+      } else if (ws === sockets[0] && frame.type === 'error') {
+        fail(new Error(`send refused: ${JSON.stringify(frame)}`));
+      }
+    };
+    ws.on('message', listener);
+    return () => ws.off('message', listener);
+  });
+  try {
+    const started = performance.now();
+    sockets[0]!.send(JSON.stringify({ action: 'send', room, msg }));
+    return (await withTimeout(done, timeoutMs, `fan-out to ${members} (${remaining} left)`)) - started;
+  } finally {
+    for (const off of listeners) off();
+  }
+}
+
+async function measureStack(
+  endpoint: string,
+  options: FanoutOptions,
+  environment?: Record<string, string>,
+): Promise<Record<number, Latencies>> {
+  const largest = Math.max(...options.roomSizes);
+  const stack = await StackWithClients.start(endpoint, largest, environment);
+  try {
+    const figures: Record<number, Latencies> = {};
+    for (const members of options.roomSizes) {
+      const room = `fanout-${members}`;
+      await stack.fillRoom(room, members);
+      const timeoutMs = options.timeoutMs ?? 30_000;
+      for (let i = 0; i < options.warmup; i++) await timedSend(stack.sockets, members, room, timeoutMs);
+      const latencies: number[] = [];
+      const cpuBefore = processTreeCpuMs(stack.server.pid);
+      for (let i = 0; i < options.sends(members); i++) {
+        latencies.push(await timedSend(stack.sockets, members, room, timeoutMs));
+      }
+      const cpuAfter = processTreeCpuMs(stack.server.pid);
+      const recipients = latencies.length * members;
+      latencies.sort((a, b) => a - b);
+      figures[members] = {
+        p50: percentile(latencies, 50),
+        p99: percentile(latencies, 99),
+        sends: latencies.length,
+        ...(cpuBefore && cpuAfter
+          ? {
+              cpu: {
+                functionUs: ((cpuAfter.descendants - cpuBefore.descendants) * 1000) / recipients,
+                gatewayUs: ((cpuAfter.self - cpuBefore.self) * 1000) / recipients,
+              },
+            }
+          : {}),
+      };
+    }
+    return figures;
+  } finally {
+    await stack.stop();
+  }
+}
+
+export async function measureFanout(
+  endpoint: string,
+  options: FanoutOptions,
+): Promise<Record<string, RoomFanout>> {
+  const concurrent = await measureStack(endpoint, options);
+  const sequential = await measureStack(endpoint, options, { FANOUT_CONCURRENCY: '1' });
+  return Object.fromEntries(
+    options.roomSizes.map((members) => {
+      const c = concurrent[members]!;
+      const s = sequential[members]!;
+      return [
+        members,
+        {
+          fanoutP50Ms: round(c.p50),
+          fanoutP99Ms: round(c.p99),
+          sequentialP50Ms: round(s.p50),
+          sequentialP99Ms: round(s.p99),
+          speedupVsSequential: round(s.p50 / c.p50),
+          sends: c.sends,
+          ...(c.cpu
+            ? {
+                functionCpuUsPerRecipient: Math.round(c.cpu.functionUs),
+                gatewayCpuUsPerRecipient: Math.round(c.cpu.gatewayUs),
+              }
+            : {}),
+        },
+      ];
+    }),
+  );
+}

@@ -1,0 +1,73 @@
+// 5. Gateway memory: resident memory per idle connection. The stack runs in a process of its own
+// (its RSS is what is measured; the bench's client sockets live in this process), and every
+// connection runs the real $connect function.
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import type WebSocket from 'ws';
+import { closeSockets, openSockets } from './clients';
+import { dropTable } from './common';
+import { ServerProcess } from './server-process';
+
+export interface MemoryOptions {
+  /** Connection counts to measure at, ascending. */
+  counts: number[];
+  /** Connections opened before the baseline reading (warms the functions, buffers and JIT). */
+  warmup: number;
+}
+
+export interface MemoryFigures {
+  bytesPerConnection: Record<string, number>;
+  heapBytesPerConnection: Record<string, number>;
+  baselineRssBytes: number;
+  /** The soft limit on open files (`ulimit -n`) of this process, which holds every client socket. */
+  openFileLimit: number;
+  /** Set when the open-file limit made the bench measure fewer connections than asked. */
+  cappedAt?: number;
+}
+
+/** `ulimit -n` as this process and its children inherit it (Infinity when unlimited). */
+export function openFileLimit(): number {
+  const result = spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' });
+  const text = result.stdout.trim();
+  return text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text) || 1024;
+}
+
+/** Files the bench keeps open besides the client sockets (DynamoDB, IPC, stdio, libraries). */
+const FILE_HEADROOM = 500;
+
+export async function measureGatewayMemory(endpoint: string, options: MemoryOptions): Promise<MemoryFigures> {
+  const limit = openFileLimit();
+  const most = Math.max(...options.counts) + options.warmup;
+  const cap = most + FILE_HEADROOM > limit ? limit - FILE_HEADROOM - options.warmup : undefined;
+  const counts = options.counts.map((count) => Math.min(count, cap ?? count)).filter((c) => c > 0);
+  const tableName = `chat-bench-${randomUUID()}`;
+  const server = await ServerProcess.start({ kind: 'stack', dynamoDbEndpoint: endpoint, tableName });
+  const sockets: WebSocket[] = [];
+  try {
+    sockets.push(...(await openSockets(server.webSocketUrl, options.warmup)));
+    const baseline = await server.memory();
+    const bytesPerConnection: Record<string, number> = {};
+    const heapBytesPerConnection: Record<string, number> = {};
+    for (const count of counts) {
+      const open = sockets.length - options.warmup;
+      sockets.push(
+        ...(await openSockets(server.webSocketUrl, count - open, { batch: 200, timeoutMs: 60_000 })),
+      );
+      const now = await server.memory();
+      bytesPerConnection[count] = Math.round((now.rss - baseline.rss) / count);
+      heapBytesPerConnection[count] = Math.round((now.heapUsed - baseline.heapUsed) / count);
+    }
+    return {
+      bytesPerConnection,
+      heapBytesPerConnection,
+      baselineRssBytes: baseline.rss,
+      openFileLimit: limit,
+      ...(cap === undefined ? {} : { cappedAt: cap }),
+    };
+  } finally {
+    // The stack first: it closes its side without running $disconnect for thousands of connections.
+    await server.stop();
+    closeSockets(sockets);
+    await dropTable(endpoint, tableName);
+  }
+}

@@ -1,0 +1,200 @@
+// 1. DynamoDB capacity per `send` (deterministic): the send handler's own data path (getMembership,
+// saveMessage, listRoomMembers) run through ChatStore against DynamoDB Local, which reports consumed
+// capacity; beside it the least a read of those members' index entries can cost, and a full Scan.
+import { type AttributeValue, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ChatStore,
+  createChatService,
+  DEFAULT_CONNECTION_LIFETIME_SECONDS,
+  HISTORY_DEFAULT_LIMIT,
+  timeSortableId,
+} from 'chat-core';
+import { CapacityMeter, eventuallyConsistentReadUnits, itemSize } from './capacity';
+import { createBenchTable } from './common';
+import { membershipOf, newConnection, Population } from './population';
+
+export interface ReadCostOptions {
+  /** Live connections in the table; every one is a member of exactly one room. */
+  tableConnections: number;
+  /** Members of the rooms a message is sent to. */
+  roomSizes: number[];
+}
+
+export interface RoomReadCost {
+  /** Read units of one send: the sender's membership (consistent GetItem) and the members' Query. */
+  rcuPerSend: number;
+  /** The members' Query alone. */
+  rcuMembersQuery: number;
+  /** Least possible for reading the members' index entries: their billed size, eventually consistent. */
+  rcuMinimum: number;
+  /** A Scan of the whole table, the way the AWS sample chat app finds recipients. */
+  rcuScanBaseline: number;
+  /** Billed size of one member's index entry (mean). */
+  indexEntryBytes: number;
+}
+
+export interface ReadCostFigures {
+  tableConnections: number;
+  tableItems: number;
+  messageBytes: number;
+  /** Write units of one send (the message's PutItem). */
+  wcuPerSend: number;
+  /** Read units of a join that replays the latest 50 messages: getConnection + the history Query. */
+  rcuJoinWithHistory: number;
+  byMembers: Record<string, RoomReadCost>;
+}
+
+/** A typical chat line (100 bytes): messages up to 1 KB cost one write unit. */
+const MESSAGE =
+  'The quick brown fox jumps over the lazy dog while the chat room keeps on talking about it all day!!';
+const HISTORY_MESSAGES = HISTORY_DEFAULT_LIMIT + 10;
+const MAX_PAGES = 10_000;
+
+export async function measureReadCost(endpoint: string, options: ReadCostOptions): Promise<ReadCostFigures> {
+  const { tableConnections, roomSizes } = options;
+  const needed = roomSizes.reduce((sum, n) => sum + n, 0);
+  if (needed > tableConnections)
+    throw new Error(`rooms need ${needed} members, the table has ${tableConnections}`);
+  const db = await createBenchTable(endpoint);
+  const meter = new CapacityMeter(endpoint);
+  try {
+    const store = new ChatStore({
+      client: meter.client,
+      table: db.table,
+      connectionLifetimeSeconds: DEFAULT_CONNECTION_LIFETIME_SECONDS,
+    });
+    const population = new Population(db.client, db.table);
+    await population.checkSameItemsAsTheApp(store, 'shape-check');
+
+    // Every connection is a member of one room: the measured rooms first, then rooms of 10.
+    const connections = Array.from({ length: tableConnections }, (_, i) => newConnection(i));
+    await population.putConnections(connections);
+    const roomOf = (index: number): string => {
+      let start = 0;
+      for (const size of roomSizes) {
+        if (index < start + size) return `members-${size}`;
+        start += size;
+      }
+      return `filler-${Math.floor((index - start) / 10)}`;
+    };
+    await population.putMemberships(connections.map((c, i) => membershipOf(c, roomOf(i))));
+    const history = 'history';
+    for (let i = 0; i < HISTORY_MESSAGES; i++) {
+      await store.saveMessage({
+        roomId: history,
+        id: timeSortableId(),
+        senderId: connections[0]!.connectionId,
+        msg: MESSAGE,
+        sentAt: new Date().toISOString(),
+      });
+    }
+
+    const scan = await meter.measure(() => scanAll(meter, db.table));
+    const joiner = connections[tableConnections - 1]!.connectionId;
+    const join = await meter.measure(async () => {
+      await store.joinRoom(joiner, history);
+      return store.roomHistory(history, { limit: HISTORY_DEFAULT_LIMIT });
+    });
+    if (join.result.messages.length !== HISTORY_DEFAULT_LIMIT)
+      throw new Error('history replay came back short');
+
+    const byMembers: Record<string, RoomReadCost> = {};
+    let wcuPerSend = 0;
+    let start = 0;
+    for (const size of roomSizes) {
+      const room = `members-${size}`;
+      const senderId = connections[start]!.connectionId;
+      start += size;
+      // What functions/send/index.ts does, call for call.
+      const send = await meter.measure(async () => {
+        const sender = await store.getMembership(senderId, room);
+        if (!sender) throw new Error(`${senderId} is not a member of ${room}`);
+        await store.saveMessage({
+          roomId: room,
+          id: timeSortableId(),
+          senderId,
+          ...(sender.name === undefined ? {} : { senderName: sender.name }),
+          msg: MESSAGE,
+          sentAt: new Date().toISOString(),
+        });
+        return store.listRoomMembers(room);
+      });
+      if (send.result.length !== size) throw new Error(`${room}: listed ${send.result.length} members`);
+      const entries = await indexEntries(meter, db.table, room);
+      const bytes = entries.reduce((sum, item) => sum + itemSize(item), 0);
+      wcuPerSend = send.write;
+      byMembers[size] = {
+        rcuPerSend: send.read,
+        rcuMembersQuery: send.byOperation.Query ?? 0,
+        rcuMinimum: eventuallyConsistentReadUnits(bytes),
+        rcuScanBaseline: scan.read,
+        indexEntryBytes: Math.round(bytes / entries.length),
+      };
+    }
+    return {
+      tableConnections,
+      tableItems: scan.result,
+      messageBytes: Buffer.byteLength(MESSAGE),
+      wcuPerSend,
+      rcuJoinWithHistory: join.read,
+      byMembers,
+    };
+  } finally {
+    meter.destroy();
+    await db.drop();
+  }
+}
+
+/** Every item of the table, page by page (eventually consistent, as a fan-out would read); returns the count. */
+async function scanAll(meter: CapacityMeter, table: string): Promise<number> {
+  let count = 0;
+  let startKey: Record<string, AttributeValue> | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const output = await meter.client.send(
+      new ScanCommand({ TableName: table, ExclusiveStartKey: startKey }),
+    );
+    count += output.Count ?? 0;
+    startKey = output.LastEvaluatedKey;
+    if (!startKey) return count;
+  }
+  throw new Error(`scan did not end within ${MAX_PAGES} pages`);
+}
+
+/** A room's entries in the room index, whole (every projected attribute), by the key ElectroDB queries. */
+async function indexEntries(meter: CapacityMeter, table: string, roomId: string) {
+  const service = createChatService(meter.client, table);
+  const params = service.entities.membership.query.byRoom({ roomId }).params() as {
+    IndexName: string;
+    KeyConditionExpression: string;
+    ExpressionAttributeNames: Record<string, string>;
+    ExpressionAttributeValues: Record<string, string>;
+  };
+  const values = Object.fromEntries(
+    Object.entries(params.ExpressionAttributeValues)
+      .filter(([name]) => params.KeyConditionExpression.includes(name))
+      .map(([name, value]) => [name, { S: value }]),
+  );
+  const names = Object.fromEntries(
+    Object.entries(params.ExpressionAttributeNames).filter(([name]) =>
+      params.KeyConditionExpression.includes(name),
+    ),
+  );
+  const items: Record<string, AttributeValue>[] = [];
+  let startKey: Record<string, AttributeValue> | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    const output = await meter.client.send(
+      new QueryCommand({
+        TableName: table,
+        IndexName: params.IndexName,
+        KeyConditionExpression: params.KeyConditionExpression,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...(output.Items ?? []));
+    startKey = output.LastEvaluatedKey;
+    if (!startKey) return items;
+  }
+  throw new Error(`query did not end within ${MAX_PAGES} pages`);
+}

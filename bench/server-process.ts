@@ -1,0 +1,205 @@
+// A server under measurement, in a process of its own so that the bench's clients neither share its
+// event loop nor count in its memory: either the real local stack (startLocalStack: gateway, built
+// functions, a table in DynamoDB Local) or a bare `ws` server (the baseline for delivery throughput).
+// The parent talks to it over IPC: `rss` (after a GC), `cpu`, `push` (bare server only), `stop`.
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
+import { startLocalStack } from '../local/local-stack';
+import { withTimeout } from './common';
+
+export type ServerSpec =
+  | {
+      kind: 'stack';
+      dynamoDbEndpoint: string;
+      tableName: string;
+      /** Added to every function's environment (e.g. FANOUT_CONCURRENCY). */
+      environment?: Record<string, string>;
+    }
+  | { kind: 'raw' };
+
+type Command = { type: 'rss' | 'cpu' | 'stop' } | { type: 'push'; count: number; payload: string };
+type Request = Command & { id: number };
+
+interface Ready {
+  type: 'ready';
+  port: number;
+  /** Path of the WebSocket endpoint (`/dev` for the stack's stage). */
+  path: string;
+}
+
+export interface Memory {
+  rss: number;
+  heapUsed: number;
+}
+
+/** The parent's handle on a server process. */
+export class ServerProcess {
+  private nextId = 0;
+  private readonly pending = new Map<number, (value: unknown) => void>();
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly port: number,
+    private readonly path: string,
+  ) {
+    child.on('message', (message: { id?: number; value?: unknown }) => {
+      if (message.id === undefined) return;
+      this.pending.get(message.id)?.(message.value);
+      this.pending.delete(message.id);
+    });
+  }
+
+  static async start(spec: ServerSpec, timeoutMs = 120_000): Promise<ServerProcess> {
+    const child = fork(__filename, [JSON.stringify(spec)], {
+      execArgv: ['--import', 'tsx', '--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const ready = new Promise<Ready>((resolve, reject) => {
+      child.once('message', (message: Ready) => resolve(message));
+      child.once('exit', (code) => reject(new Error(`server process exited at start (code ${code})`)));
+    });
+    try {
+      const { port, path } = await withTimeout(ready, timeoutMs, `starting the ${spec.kind} server`);
+      return new ServerProcess(child, port, path);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw error;
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get webSocketUrl(): string {
+    return `ws://127.0.0.1:${this.port}${this.path}`;
+  }
+
+  /** The `@connections` URL of one connection. */
+  connectionUrl(connectionId: string): string {
+    return `http://127.0.0.1:${this.port}${this.path}/@connections/${encodeURIComponent(connectionId)}`;
+  }
+
+  private request<T>(request: Command, timeoutMs = 120_000): Promise<T> {
+    const id = this.nextId++;
+    const answer = new Promise<T>((resolve) => this.pending.set(id, resolve as (value: unknown) => void));
+    this.child.send({ ...request, id });
+    return withTimeout(answer, timeoutMs, `server request ${request.type}`);
+  }
+
+  /** Resident memory after a full garbage collection. */
+  memory(): Promise<Memory> {
+    return this.request({ type: 'rss' });
+  }
+
+  /** CPU time (user + system, in ms) the process has used so far. */
+  cpuMs(): Promise<number> {
+    return this.request({ type: 'cpu' });
+  }
+
+  /** Bare server only: sends `count` text frames round-robin to its sockets, as fast as they drain. */
+  push(count: number, payload: string): Promise<void> {
+    return this.request({ type: 'push', count, payload });
+  }
+
+  /** Stops the server (the stack closes its connections without running $disconnect) and the process. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise((resolve) => this.child.once('exit', resolve));
+    await this.request({ type: 'stop' }, 30_000).catch(() => this.child.kill('SIGKILL'));
+    await withTimeout(exited, 10_000, 'server process exit').catch(() => this.child.kill('SIGKILL'));
+  }
+}
+
+// ---- inside the child ----
+
+async function serve(spec: ServerSpec): Promise<void> {
+  const reply = (id: number, value: unknown) => process.send?.({ id, value });
+  let stop: () => Promise<void>;
+  let push: (count: number, payload: string) => Promise<void> = async () => {
+    throw new Error('push is for the bare server');
+  };
+  let ready: Ready;
+  if (spec.kind === 'stack') {
+    const buildDir = await mkdtemp(join(tmpdir(), 'chat-bench-build-'));
+    const stack = await startLocalStack({
+      port: 0,
+      buildDir,
+      dynamoDbEndpoint: spec.dynamoDbEndpoint,
+      tableNames: { ChatTable: spec.tableName },
+      ...(spec.environment ? { environment: spec.environment } : {}),
+      log: () => {},
+      functionLog: () => {},
+    });
+    stop = async () => {
+      await stack.stop();
+      await rm(buildDir, { recursive: true, force: true });
+    };
+    ready = { type: 'ready', port: stack.port, path: `/${stack.app.webSocketApis[0]!.stageName}` };
+  } else {
+    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
+    await new Promise((resolve) => server.once('listening', resolve));
+    const sockets = new Set<WebSocket>();
+    server.on('connection', (ws) => {
+      sockets.add(ws);
+      ws.on('close', () => sockets.delete(ws));
+    });
+    push = async (count, payload) => {
+      const targets = [...sockets].filter((ws) => ws.readyState === WebSocket.OPEN);
+      if (targets.length === 0) throw new Error('no sockets to push to');
+      const data = Buffer.from(payload);
+      for (let sent = 0; sent < count; ) {
+        // One frame per socket, then let the event loop flush; wait while a lot is still buffered.
+        for (const ws of targets) if (sent++ < count) ws.send(data, { binary: false });
+        await new Promise((resolve) => setImmediate(resolve));
+        for (let waits = 0; waits < 1000 && targets.some((ws) => ws.bufferedAmount > 64 * 1024); waits++) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      }
+    };
+    stop = async () => {
+      for (const ws of sockets) ws.terminate();
+      await new Promise((resolve) => server.close(resolve));
+    };
+    ready = { type: 'ready', port: (server.address() as { port: number }).port, path: '' };
+  }
+  process.on('message', async (request: Request) => {
+    try {
+      switch (request.type) {
+        case 'rss':
+          global.gc?.();
+          reply(request.id, { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed });
+          return;
+        case 'cpu': {
+          const { user, system } = process.cpuUsage();
+          reply(request.id, (user + system) / 1000);
+          return;
+        }
+        case 'push':
+          await push(request.count, request.payload);
+          reply(request.id, undefined);
+          return;
+        case 'stop':
+          await stop();
+          reply(request.id, undefined);
+          process.exit(0);
+      }
+    } catch (error) {
+      console.error(`server process: ${(error as Error).message}`);
+      process.exit(1);
+    }
+  });
+  // A parent that goes away takes its server with it.
+  process.on('disconnect', () => void stop().finally(() => process.exit(0)));
+  process.send?.(ready);
+}
+
+if (require.main === module) {
+  serve(JSON.parse(process.argv[2] ?? '{}') as ServerSpec).catch((error: Error) => {
+    console.error(`server process failed: ${error.message}`);
+    process.exit(1);
+  });
+}

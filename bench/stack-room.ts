@@ -1,0 +1,64 @@
+// A local stack in its own process with `ws` clients connected through its real $connect, whose
+// connection ids are known, and rooms whose memberships are written straight into the table (joining
+// one by one would fan `joined` out to every earlier member: quadratic, and not what is measured).
+import { randomUUID } from 'node:crypto';
+import type WebSocket from 'ws';
+import { localDynamoDbClient } from '../local/dynamodb';
+import { closeSockets, connectionIds, openSockets } from './clients';
+import { dropTable } from './common';
+import { membershipOf, Population } from './population';
+import { ServerProcess } from './server-process';
+
+export class StackWithClients {
+  private constructor(
+    readonly server: ServerProcess,
+    readonly sockets: WebSocket[],
+    readonly ids: string[],
+    private readonly endpoint: string,
+    private readonly tableName: string,
+  ) {}
+
+  static async start(
+    endpoint: string,
+    clients: number,
+    environment?: Record<string, string>,
+  ): Promise<StackWithClients> {
+    const tableName = `chat-bench-${randomUUID()}`;
+    const server = await ServerProcess.start({
+      kind: 'stack',
+      dynamoDbEndpoint: endpoint,
+      tableName,
+      ...(environment ? { environment } : {}),
+    });
+    let sockets: WebSocket[] = [];
+    try {
+      sockets = await openSockets(server.webSocketUrl, clients);
+      const ids = await connectionIds(sockets);
+      return new StackWithClients(server, sockets, ids, endpoint, tableName);
+    } catch (error) {
+      closeSockets(sockets);
+      await server.stop();
+      await dropTable(endpoint, tableName);
+      throw error;
+    }
+  }
+
+  /** Makes the first `members` clients members of `room`, with the items `join` would write. */
+  async fillRoom(room: string, members: number): Promise<void> {
+    const client = localDynamoDbClient(this.endpoint);
+    try {
+      const population = new Population(client, this.tableName);
+      const connections = await population.getConnections(this.ids.slice(0, members));
+      await population.putMemberships(connections.map((connection) => membershipOf(connection, room)));
+    } finally {
+      client.destroy();
+    }
+  }
+
+  async stop(): Promise<void> {
+    // The stack goes first: it closes its connections without a $disconnect for each.
+    await this.server.stop();
+    closeSockets(this.sockets);
+    await dropTable(this.endpoint, this.tableName);
+  }
+}
