@@ -127,7 +127,16 @@ export function formatResults(r: BenchResults): string {
       '',
       `DynamoDB capacity per send: ${c.tableConnections} live connections in the table, ${c.messageBytes}-byte message`,
       table([
-        ['members', 'rcuPerSend', 'of which Query', 'rcuMinimum', 'rcuScanBaseline', 'index entry bytes'],
+        [
+          'members',
+          'rcuPerSend',
+          'of which Query',
+          'rcuMinimum',
+          'rcuScanBaseline',
+          'entry bytes',
+          'Query if ALL projected',
+          'item bytes',
+        ],
         ...Object.entries(c.byMembers).map(([n, m]) => [
           n,
           m.rcuPerSend,
@@ -135,6 +144,8 @@ export function formatResults(r: BenchResults): string {
           m.rcuMinimum,
           m.rcuScanBaseline,
           m.indexEntryBytes,
+          m.rcuAllProjection,
+          m.itemBytes,
         ]),
       ]),
       `wcuPerSend ${c.wcuPerSend}, rcuJoinWithHistory ${c.rcuJoinWithHistory}`,

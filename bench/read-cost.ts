@@ -1,7 +1,12 @@
 // 1. DynamoDB capacity per `send` (deterministic): the send handler's own data path (getMembership,
 // saveMessage, listRoomMembers) run through ChatStore against DynamoDB Local, which reports consumed
 // capacity; beside it the least a read of those members' index entries can cost, and a full Scan.
-import { type AttributeValue, QueryCommand, ScanCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  BatchGetItemCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/client-dynamodb';
 import {
   ChatStore,
   createChatService,
@@ -31,6 +36,10 @@ export interface RoomReadCost {
   rcuScanBaseline: number;
   /** Billed size of one member's index entry (mean). */
   indexEntryBytes: number;
+  /** What the members' Query would cost if the index projected whole items (ALL) instead of INCLUDE. */
+  rcuAllProjection: number;
+  /** Billed size of one member's whole item (mean). */
+  itemBytes: number;
 }
 
 export interface ReadCostFigures {
@@ -122,6 +131,8 @@ export async function measureReadCost(endpoint: string, options: ReadCostOptions
       if (send.result.length !== size) throw new Error(`${room}: listed ${send.result.length} members`);
       const entries = await indexEntries(meter, db.table, room);
       const bytes = entries.reduce((sum, item) => sum + itemSize(item), 0);
+      const items = await wholeItems(meter, db.table, entries);
+      const itemBytes = items.reduce((sum, item) => sum + itemSize(item), 0);
       wcuPerSend = send.write;
       byMembers[size] = {
         rcuPerSend: send.read,
@@ -129,6 +140,8 @@ export async function measureReadCost(endpoint: string, options: ReadCostOptions
         rcuMinimum: eventuallyConsistentReadUnits(bytes),
         rcuScanBaseline: scan.read,
         indexEntryBytes: Math.round(bytes / entries.length),
+        rcuAllProjection: eventuallyConsistentReadUnits(itemBytes),
+        itemBytes: Math.round(itemBytes / items.length),
       };
     }
     return {
@@ -158,6 +171,22 @@ async function scanAll(meter: CapacityMeter, table: string): Promise<number> {
     if (!startKey) return count;
   }
   throw new Error(`scan did not end within ${MAX_PAGES} pages`);
+}
+
+/** The table items behind index entries (BatchGetItem by their pk/sk, 100 keys a request). */
+async function wholeItems(meter: CapacityMeter, table: string, entries: Record<string, AttributeValue>[]) {
+  const items: Record<string, AttributeValue>[] = [];
+  let pending = entries.map(({ pk, sk }) => ({ pk: pk!, sk: sk! }));
+  for (let request = 0; pending.length > 0; request++) {
+    if (request >= MAX_PAGES) throw new Error(`batch get did not end within ${MAX_PAGES} requests`);
+    const keys = pending.slice(0, 100);
+    const output = await meter.client.send(
+      new BatchGetItemCommand({ RequestItems: { [table]: { Keys: keys } } }),
+    );
+    items.push(...(output.Responses?.[table] ?? []));
+    pending = [...pending.slice(100), ...(output.UnprocessedKeys?.[table]?.Keys ?? [])] as typeof pending;
+  }
+  return items;
 }
 
 /** A room's entries in the room index, whole (every projected attribute), by the key ElectroDB queries. */

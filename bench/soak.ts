@@ -2,7 +2,10 @@
 // received every message of its rooms exactly once and in each sender's order. With --churn, random
 // connections are closed during the run; clients reconnect and resume with `since`.
 import { parseArgs } from 'node:util';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ChatStore, DEFAULT_CONNECTION_LIFETIME_SECONDS } from 'chat-core';
 import WebSocket from 'ws';
+import { localDynamoDbClient } from '../local/dynamodb';
 import { type LocalStack, startLocalStack } from '../local/local-stack';
 
 export interface SoakOptions {
@@ -18,10 +21,19 @@ export interface SoakOptions {
 export interface SoakFigures {
   connections: number;
   rooms: number;
+  /** Sends attempted. */
   messagesSent: number;
+  /** Messages the rooms' history holds: every send, less those cut off by a close and never stored. */
+  messagesStored: number;
+  /** Sends whose connection closed before their echo came (churn only). */
+  unconfirmedSends: number;
+  /** Each member times the messages stored in its room. */
   deliveriesExpected: number;
   deliveriesReceived: number;
+  /** Stored messages a member never received. */
   lost: number;
+  /** Messages a member received that its room's history does not hold. */
+  notStored: number;
   duplicates: number;
   reordered: number;
   errors: number;
@@ -49,14 +61,6 @@ interface Frame {
 
 class ConnectionClosed extends Error {}
 
-/** How long a reconnected client waits for its unacknowledged message before sending it again. */
-const RESEND_AFTER_MS = 2000;
-
-async function until(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 /** One chat user: a socket that may be replaced, the room it is in, and everything it received. */
 class SoakClient {
   socket!: WebSocket;
@@ -65,6 +69,8 @@ class SoakClient {
   lastId: string | undefined;
   errors: string[] = [];
   reconnects = 0;
+  /** Sends whose connection closed before their echo came. */
+  unconfirmed = 0;
   private waiting: { accept: (frame: Frame) => boolean; fail: (error: Error) => void }[] = [];
 
   constructor(
@@ -156,30 +162,23 @@ class SoakClient {
     }
   }
 
-  /** Sends one message and waits for its echo (delivered to everyone else first), reconnecting if closed. */
+  /**
+   * Sends one message and waits for its echo (delivered to everyone else first). A close before the
+   * echo leaves the send unconfirmed: it may be stored or not, and the protocol has no idempotency key,
+   * so a resend could store it twice. The client reconnects and goes on, as a chat user would after
+   * "not delivered"; the run then checks every member against what the room's history holds.
+   */
   async send(seq: number, timeoutMs: number): Promise<void> {
+    if (this.socket.readyState !== WebSocket.OPEN) await this.reconnect(timeoutMs);
     const text = `${this.index}:${seq}:${Date.now()}`;
-    const isMine = () => [...this.seen.values()].some((m) => m.msg.startsWith(`${this.index}:${seq}:`));
-    for (let attempt = 0; attempt < 5 && !isMine(); attempt++) {
-      if (this.socket.readyState !== WebSocket.OPEN) {
-        await this.reconnect(timeoutMs);
-        // A send in flight when the socket went may still be stored and fanned out (to the new
-        // connection too): give it a moment to show up before sending it again.
-        if (attempt > 0) await until(isMine, RESEND_AFTER_MS);
-        if (isMine()) return;
-      }
-      const echo = this.next(
-        (f) => (f.type === 'message' && f.msg === text) || f.type === 'error',
-        timeoutMs,
-      );
-      this.socket.send(JSON.stringify({ action: 'send', room: this.room, msg: text }));
-      const answer = await echo.catch((error: Error) => {
-        if (!(error instanceof ConnectionClosed)) throw error; // a timeout; a closed socket means: reconnect
-      });
-      if (answer?.type === 'error')
-        throw new Error(`client ${this.index}: send refused: ${JSON.stringify(answer)}`);
-    }
-    if (!isMine()) throw new Error(`client ${this.index}: message ${seq} was never echoed`);
+    const echo = this.next((f) => (f.type === 'message' && f.msg === text) || f.type === 'error', timeoutMs);
+    this.socket.send(JSON.stringify({ action: 'send', room: this.room, msg: text }));
+    const answer = await echo.catch((error: Error) => {
+      if (!(error instanceof ConnectionClosed)) throw error; // a timeout; a closed socket means: go on
+    });
+    if (answer === undefined) this.unconfirmed++;
+    else if (answer.type === 'error')
+      throw new Error(`client ${this.index}: send refused: ${JSON.stringify(answer)}`);
   }
 
   /** Reconnects with backoff (20 ms doubling to 1 s) until it works or `timeoutMs` has passed. */
@@ -210,12 +209,19 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 200);
-  const step = Math.min(options.timeoutMs, 30_000);
+  // Every client sends as soon as its last message is echoed, so the box runs saturated and a wait
+  // includes queueing behind up to `connections` other sends: a step fails only when it is clearly stuck.
+  const step = Math.min(options.timeoutMs, 120_000);
   // Rooms of this run only: a room's history would replay an earlier run's messages.
   const run = Date.now().toString(36);
   const clients = Array.from(
     { length: options.connections },
     (_, i) => new SoakClient(i, `soak-${run}-${i % options.rooms}`, stack.webSocketUrl),
+  );
+  const history = new StoredHistory(
+    stack,
+    [...new Set(clients.map((c) => c.room))],
+    options.connections * options.messagesPerConnection,
   );
   try {
     // Everyone joins before anyone sends, so every member is owed every message of its room.
@@ -242,34 +248,82 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
     await Promise.all(
       clients.filter((c) => c.socket.readyState !== WebSocket.OPEN).map((c) => c.reconnect(step)),
     );
-    const expectedPerClient = (c: SoakClient) =>
-      clients.filter((s) => s.room === c.room).length * options.messagesPerConnection;
+    // Every member is owed every message its room's history holds (an unconfirmed send may still be
+    // stored late, so the history is read again until everyone has everything or the step runs out).
+    let stored = await history.read();
     const deadline = Date.now() + step;
-    while (Date.now() < deadline && clients.some((c) => c.seen.size < expectedPerClient(c))) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    while (Date.now() < deadline && clients.some((c) => missing(c, stored) > 0)) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      stored = await history.read();
     }
-    return figures(clients, options, expectedPerClient, peakRss, Date.now() - started);
+    return figures(clients, stored, options, peakRss, Date.now() - started);
   } finally {
     clearInterval(sampler);
+    history.close();
     for (const client of clients) client.socket?.terminate();
   }
 }
 
+/** Each room's messages as the table holds them: what the service accepted and can replay. */
+class StoredHistory {
+  private readonly client: DynamoDBClient;
+  private readonly store: ChatStore;
+
+  constructor(
+    stack: LocalStack,
+    private readonly rooms: string[],
+    /** More than any room can hold: every send of the run. */
+    private readonly mostPerRoom: number,
+  ) {
+    const table = stack.app.tables.find((t) => t.logicalId === 'ChatTable');
+    if (!table) throw new Error('the stack has no ChatTable');
+    this.client = localDynamoDbClient(stack.dynamoDb.endpoint);
+    this.store = new ChatStore({
+      client: this.client,
+      table: table.name,
+      connectionLifetimeSeconds: DEFAULT_CONNECTION_LIFETIME_SECONDS,
+    });
+  }
+
+  /** Message ids by room. */
+  async read(): Promise<Map<string, Set<string>>> {
+    const pages = await Promise.all(
+      this.rooms.map((room) => this.store.roomHistory(room, { limit: this.mostPerRoom })),
+    );
+    return new Map(this.rooms.map((room, i) => [room, new Set(pages[i]!.messages.map((m) => m.id))]));
+  }
+
+  close(): void {
+    this.client.destroy();
+  }
+}
+
+/** Stored messages of the client's room it has not received. */
+function missing(client: SoakClient, stored: Map<string, Set<string>>): number {
+  let count = 0;
+  for (const id of stored.get(client.room)!) if (!client.seen.has(id)) count++;
+  return count;
+}
+
 function figures(
   clients: SoakClient[],
+  stored: Map<string, Set<string>>,
   options: SoakOptions,
-  expectedPerClient: (c: SoakClient) => number,
   peakRss: number,
   durationMs: number,
 ): SoakFigures {
   let expected = 0;
   let received = 0;
   let lost = 0;
+  let notStored = 0;
   let duplicates = 0;
   let reordered = 0;
   const latencies: number[] = [];
   for (const client of clients) {
-    expected += expectedPerClient(client);
+    const roomIds = stored.get(client.room)!;
+    expected += roomIds.size;
+    lost += missing(client, stored);
+    for (const id of client.seen.keys()) if (!roomIds.has(id)) notStored++;
     const perSender = new Map<string, number>();
     const copies = new Map<string, number>();
     // Shown by id (time order); each sender's sequence numbers must rise.
@@ -286,22 +340,20 @@ function figures(
       latencies.push(receivedAt - Number(sentAt));
     }
     received += client.seen.size;
+    // One send stored twice would reach a client as two ids with one text.
     duplicates += [...copies.values()].reduce((sum, n) => sum + n - 1, 0);
-    const roomSenders = clients.filter((s) => s.room === client.room);
-    for (const sender of roomSenders) {
-      for (let seq = 0; seq < options.messagesPerConnection; seq++) {
-        if (!copies.has(`${sender.index}:${seq}`)) lost++;
-      }
-    }
   }
   latencies.sort((a, b) => a - b);
   return {
     connections: clients.length,
     rooms: options.rooms,
     messagesSent: clients.length * options.messagesPerConnection,
+    messagesStored: [...stored.values()].reduce((sum, ids) => sum + ids.size, 0),
+    unconfirmedSends: clients.reduce((sum, c) => sum + c.unconfirmed, 0),
     deliveriesExpected: expected,
     deliveriesReceived: received,
     lost,
+    notStored,
     duplicates,
     reordered,
     errors: clients.reduce((sum, c) => sum + c.errors.length, 0),
@@ -334,7 +386,14 @@ async function main(): Promise<void> {
   try {
     const result = await runSoak(stack, options);
     console.table(result);
-    const ok = result.lost === 0 && result.duplicates === 0 && result.reordered === 0 && result.errors === 0;
+    const ok =
+      result.lost === 0 &&
+      result.notStored === 0 &&
+      result.duplicates === 0 &&
+      result.reordered === 0 &&
+      result.errors === 0 &&
+      // Without churn every send is confirmed and stored.
+      (options.churn || result.messagesStored === result.messagesSent);
     console.log(ok ? 'soak passed: nothing lost, duplicated or reordered' : 'soak FAILED');
     if (!ok) process.exitCode = 1;
   } finally {
