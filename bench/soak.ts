@@ -14,6 +14,10 @@ export interface SoakOptions {
   messagesPerConnection: number;
   /** Close random connections during the run (clients reconnect with `since`). */
   churn: boolean;
+  /** Sends per second over all clients (default: each client sends as soon as its last is echoed). */
+  sendsPerSecond?: number;
+  /** With churn: connections closed per second (default 3). */
+  closesPerSecond?: number;
   /** Per-run deadline; the run fails rather than hang. */
   timeoutMs: number;
 }
@@ -37,6 +41,8 @@ export interface SoakFigures {
   duplicates: number;
   reordered: number;
   errors: number;
+  /** Errors by code or message. */
+  errorKinds: Record<string, number>;
   reconnects: number;
   p50LatencyMs: number;
   p99LatencyMs: number;
@@ -67,6 +73,7 @@ class SoakClient {
   /** Message ids seen, in the order the client shows them (by id within the room). */
   readonly seen = new Map<string, { msg: string; receivedAt: number }>();
   lastId: string | undefined;
+  /** Error frames received: `error` events by code, API Gateway's own by message. */
   errors: string[] = [];
   reconnects = 0;
   /** Sends whose connection closed before their echo came. */
@@ -83,7 +90,8 @@ class SoakClient {
     if (frame.type === 'message') this.record(frame as MessageFrame);
     if (frame.type === 'history') for (const message of frame.messages ?? []) this.record(message);
     if (frame.type === 'error' || (frame.type === undefined && 'message' in frame)) {
-      this.errors.push(JSON.stringify(frame));
+      const { code, message } = frame as { code?: string; message?: string };
+      this.errors.push(code ?? message ?? JSON.stringify(frame));
     }
     this.waiting = this.waiting.filter((waiter) => !waiter.accept(frame));
   }
@@ -209,8 +217,7 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 200);
-  // Every client sends as soon as its last message is echoed, so the box runs saturated and a wait
-  // includes queueing behind up to `connections` other sends: a step fails only when it is clearly stuck.
+  // A step fails only when it is clearly stuck: on a saturated box a wait includes queueing.
   const step = Math.min(options.timeoutMs, 120_000);
   // Rooms of this run only: a room's history would replay an earlier run's messages.
   const run = Date.now().toString(36);
@@ -227,9 +234,8 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
     // Everyone joins before anyone sends, so every member is owed every message of its room.
     for (let i = 0; i < clients.length; i += 50)
       await Promise.all(clients.slice(i, i + 50).map((c) => c.connect(step)));
-    // Churn closes each connection about once every 10 s on average (at most 20 closes a second).
     let churning = options.churn;
-    const churnEveryMs = Math.max(50, 10_000 / clients.length);
+    const churnEveryMs = 1000 / (options.closesPerSecond ?? 3);
     const churn = (async () => {
       while (churning) {
         await new Promise((resolve) => setTimeout(resolve, churnEveryMs));
@@ -237,9 +243,17 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
         if (victim.socket.readyState === WebSocket.OPEN) victim.socket.terminate();
       }
     })();
+    // Sends are spread evenly over the run at `sendsPerSecond` (client i's message seq is due at
+    // (seq * connections + i) / rate); a client whose previous message is not yet echoed sends when it is.
+    const sendsStarted = Date.now();
+    const rate = options.sendsPerSecond ?? Number.POSITIVE_INFINITY;
     await Promise.all(
       clients.map(async (client) => {
-        for (let seq = 0; seq < options.messagesPerConnection; seq++) await client.send(seq, step);
+        for (let seq = 0; seq < options.messagesPerConnection; seq++) {
+          const dueAt = sendsStarted + ((seq * clients.length + client.index) / rate) * 1000;
+          if (dueAt > Date.now()) await new Promise((resolve) => setTimeout(resolve, dueAt - Date.now()));
+          await client.send(seq, step);
+        }
       }),
     );
     churning = false;
@@ -262,6 +276,12 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
     history.close();
     for (const client of clients) client.socket?.terminate();
   }
+}
+
+function countEach(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
 }
 
 /** Each room's messages as the table holds them: what the service accepted and can replay. */
@@ -357,6 +377,7 @@ function figures(
     duplicates,
     reordered,
     errors: clients.reduce((sum, c) => sum + c.errors.length, 0),
+    errorKinds: countEach(clients.flatMap((c) => c.errors)),
     reconnects: clients.reduce((sum, c) => sum + c.reconnects, 0),
     p50LatencyMs: percentile(latencies, 50),
     p99LatencyMs: percentile(latencies, 99),
@@ -372,6 +393,9 @@ async function main(): Promise<void> {
       rooms: { type: 'string', default: '50' },
       messages: { type: 'string', default: '10' },
       churn: { type: 'boolean', default: false },
+      'closes-per-second': { type: 'string', default: '3' },
+      // What this 2-core machine delivers with room to spare (about 800 of its ~1,000 deliveries/s).
+      'sends-per-second': { type: 'string', default: '40' },
       timeout: { type: 'string', default: '600000' },
     },
   });
@@ -380,12 +404,16 @@ async function main(): Promise<void> {
     rooms: Number(values.rooms),
     messagesPerConnection: Number(values.messages),
     churn: values.churn,
+    closesPerSecond: Number(values['closes-per-second']),
+    sendsPerSecond: Number(values['sends-per-second']),
     timeoutMs: Number(values.timeout),
   };
   const stack = await startLocalStack({ port: 0, log: () => {}, functionLog: () => {} });
   try {
     const result = await runSoak(stack, options);
-    console.table(result);
+    const { errorKinds, ...counts } = result;
+    console.table(counts);
+    if (result.errors > 0) console.log('errors:', errorKinds);
     const ok =
       result.lost === 0 &&
       result.notStored === 0 &&
