@@ -1,16 +1,15 @@
 // Helpers the benchmark modules share: statistics, deadlines, DynamoDB Local and bench tables.
 import { spawnSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import {
-  createTableFromResource,
+  createScratchTable,
   existingDynamoDb,
   localDynamoDbClient,
   type RunningDynamoDb,
+  type ScratchTable,
   startDynamoDbJar,
 } from '../local/dynamodb';
-import { loadTemplate } from '../tools/template';
 
 export const TEMPLATE_PATH = `${__dirname}/../template.yaml`;
 
@@ -61,27 +60,13 @@ export async function benchDynamoDb(): Promise<RunningDynamoDb> {
   return (await existingDynamoDb()) ?? (await startDynamoDbJar());
 }
 
-export interface BenchTable {
-  client: DynamoDBClient;
-  table: string;
-  drop(): Promise<void>;
-}
-
 /** A fresh table made from template.yaml's ChatTable (the very keys, index and projection deployed). */
-export async function createBenchTable(endpoint: string): Promise<BenchTable> {
-  const client = localDynamoDbClient(endpoint);
-  const table = `chat-bench-${randomUUID()}`;
-  const resource = loadTemplate(TEMPLATE_PATH).Resources.ChatTable;
-  if (!resource) throw new Error('template.yaml has no ChatTable');
-  await createTableFromResource(client, resource, table);
-  return {
-    client,
-    table,
-    async drop() {
-      await client.send(new DeleteTableCommand({ TableName: table })).catch(() => {});
-      client.destroy();
-    },
-  };
+export function createBenchTable(endpoint: string): Promise<ScratchTable> {
+  return createScratchTable(endpoint, {
+    templatePath: TEMPLATE_PATH,
+    logicalId: 'ChatTable',
+    prefix: 'chat-bench',
+  });
 }
 
 /** Drops a table some other process created (a stack in a child process). */

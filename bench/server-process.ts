@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startLocalStack } from '../local/local-stack';
-import { withTimeout } from './common';
+import { sleep, withTimeout } from './common';
 
 export type ServerSpec =
   | {
@@ -156,7 +156,7 @@ async function serve(spec: ServerSpec): Promise<void> {
         for (const ws of targets) if (sent++ < count) ws.send(data, { binary: false });
         await new Promise((resolve) => setImmediate(resolve));
         for (let waits = 0; waits < 1000 && targets.some((ws) => ws.bufferedAmount > 64 * 1024); waits++) {
-          await new Promise((resolve) => setTimeout(resolve, 1));
+          await sleep(1);
         }
       }
     };
@@ -169,10 +169,12 @@ async function serve(spec: ServerSpec): Promise<void> {
   process.on('message', async (request: Request) => {
     try {
       switch (request.type) {
-        case 'rss':
+        case 'rss': {
           global.gc?.();
-          reply(request.id, { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed });
+          const { rss, heapUsed } = process.memoryUsage();
+          reply(request.id, { rss, heapUsed });
           return;
+        }
         case 'cpu': {
           const { user, system } = process.cpuUsage();
           reply(request.id, (user + system) / 1000);

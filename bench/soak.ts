@@ -7,6 +7,7 @@ import { ChatStore, DEFAULT_CONNECTION_LIFETIME_SECONDS } from 'chat-core';
 import WebSocket from 'ws';
 import { localDynamoDbClient } from '../local/dynamodb';
 import { type LocalStack, startLocalStack } from '../local/local-stack';
+import { percentile, sleep } from './common';
 
 export interface SoakOptions {
   connections: number;
@@ -195,7 +196,7 @@ class SoakClient {
     const deadline = Date.now() + timeoutMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await new Promise((resolve) => setTimeout(resolve, Math.min(20 * 2 ** attempt, 1000)));
+        await sleep(Math.min(20 * 2 ** attempt, 1000));
         await this.connect(timeoutMs);
         return;
       } catch (error) {
@@ -203,11 +204,6 @@ class SoakClient {
       }
     }
   }
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return 0;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 /** Runs the soak against a running stack and returns its figures (it asserts nothing itself). */
@@ -238,7 +234,7 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
     const churnEveryMs = 1000 / (options.closesPerSecond ?? 3);
     const churn = (async () => {
       while (churning) {
-        await new Promise((resolve) => setTimeout(resolve, churnEveryMs));
+        await sleep(churnEveryMs);
         const victim = clients[Math.floor(Math.random() * clients.length)]!;
         if (victim.socket.readyState === WebSocket.OPEN) victim.socket.terminate();
       }
@@ -251,7 +247,7 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
       clients.map(async (client) => {
         for (let seq = 0; seq < options.messagesPerConnection; seq++) {
           const dueAt = sendsStarted + ((seq * clients.length + client.index) / rate) * 1000;
-          if (dueAt > Date.now()) await new Promise((resolve) => setTimeout(resolve, dueAt - Date.now()));
+          if (dueAt > Date.now()) await sleep(dueAt - Date.now());
           await client.send(seq, step);
         }
       }),
@@ -267,7 +263,7 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
     let stored = await history.read();
     const deadline = Date.now() + step;
     while (Date.now() < deadline && clients.some((c) => missing(c, stored) > 0)) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await sleep(250);
       stored = await history.read();
     }
     return figures(clients, stored, options, peakRss, Date.now() - started);

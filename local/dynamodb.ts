@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
@@ -6,6 +7,7 @@ import {
   type AttributeDefinition,
   CreateTableCommand,
   type CreateTableCommandInput,
+  DeleteTableCommand,
   DynamoDBClient,
   type GlobalSecondaryIndex,
   type KeySchemaElement,
@@ -13,7 +15,7 @@ import {
   ResourceInUseException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { Resource } from '../tools/template';
+import { loadTemplate, type Resource } from '../tools/template';
 
 // The SDK warns that its 2027 releases need Node 22; the local tools run on Node 20 on purpose.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -203,4 +205,35 @@ export async function createTableFromResource(
       }),
     );
   }
+}
+
+/** A table of one test or benchmark run, with a client of its own. */
+export interface ScratchTable {
+  client: DynamoDBClient;
+  table: string;
+  /** Deletes the table and closes the client. */
+  drop(): Promise<void>;
+}
+
+/** A fresh table `<prefix>-<uuid>` made from a template's table resource, so code and template cannot drift. */
+export async function createScratchTable(
+  endpoint: string,
+  from: { templatePath: string; logicalId: string; prefix: string },
+): Promise<ScratchTable> {
+  const resource = loadTemplate(from.templatePath).Resources[from.logicalId];
+  if (!resource) throw new Error(`${from.templatePath} has no ${from.logicalId}`);
+  const client = localDynamoDbClient(endpoint);
+  const table = `${from.prefix}-${randomUUID()}`;
+  await createTableFromResource(client, resource, table);
+  return {
+    client,
+    table,
+    async drop() {
+      try {
+        await client.send(new DeleteTableCommand({ TableName: table }));
+      } finally {
+        client.destroy();
+      }
+    },
+  };
 }
