@@ -7,6 +7,7 @@ import {
   createChatService,
   DEFAULT_CONNECTION_LIFETIME_SECONDS,
   type MembershipRecord,
+  type MessageRecord,
 } from 'chat-core';
 import { gatewayId } from '../local/gateway/events';
 
@@ -80,6 +81,12 @@ export class Population {
       return `${connectionId}/${roomId}`;
     };
     await batchPut((items) => membership.put(items).go({ concurrent: 4 }), memberships, key);
+  }
+
+  async putMessages(messages: MessageRecord[]): Promise<void> {
+    const { message } = this.service.entities;
+    const key = (item: object) => (item as MessageRecord).id;
+    await batchPut((items) => message.put(items).go({ concurrent: 4 }), messages, key);
   }
 
   /** The connections' items as stored, by batch get (for copying expiry and name into memberships). */

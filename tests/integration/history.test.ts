@@ -1,9 +1,26 @@
-import { ChatStore, HISTORY_MAX_LIMIT, lowestIdAt, timeOfId, timeSortableId } from 'chat-core';
+import {
+  ChatStore,
+  HISTORY_MAX_LIMIT,
+  lowestIdAt,
+  MESSAGE_MAX_BYTES,
+  type MessageRecord,
+  timeOfId,
+  timeSortableId,
+} from 'chat-core';
+import { Population } from '../../bench/population';
+import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 
+// The functions reach DynamoDB through a pass-through proxy that counts their calls.
 const harness = new HandlerHarness();
-beforeAll(() => harness.start(), 60_000);
-afterAll(() => harness.stop());
+const proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
+beforeAll(async () => {
+  await harness.start({ AWS_ENDPOINT_URL_DYNAMODB: await proxy.start() });
+}, 60_000);
+afterAll(async () => {
+  await harness.stop();
+  await proxy.stop();
+});
 beforeEach(() => harness.recorder.clear());
 
 const { recorder } = harness;
@@ -148,5 +165,129 @@ describe('the routes', () => {
       sampleEvent('default', { connectionId: a, body: { action: 'ping' } }),
     );
     expect(recorder.framesTo(a)).toEqual([{ type: 'pong' }]);
+  });
+});
+
+/** API Gateway's limit on one message as sent. */
+const FRAME_LIMIT = 128 * 1024;
+
+describe('worst-case messages never make a frame over 128 KB', () => {
+  // Each costs 16 KiB in a frame: a quote is escaped as two bytes.
+  const worstCase = (i: number) => `${i}`.padEnd(MESSAGE_MAX_BYTES / 2, '"');
+  const COUNT = 20;
+  type History = { type: string; messages: { id: string; msg: string }[]; more: boolean };
+
+  test('join, history paging and a reconnect with since all stay within the frame limit and lose nothing', async () => {
+    const room = 'worst-case';
+    const ada = await harness.connection('Ada');
+    await harness.store.joinRoom(ada, room);
+    const ids: string[] = [];
+    for (let i = 0; i < COUNT; i++) {
+      // Through the send route, as a member would (within the request burst of 60).
+      await invoke('SendFunction', ada, { action: 'send', room, msg: worstCase(i) });
+      ids.push((recorder.framesTo(ada).at(-1) as { id: string }).id);
+    }
+    recorder.clear();
+    const bob = await harness.connection('Bob');
+    await invoke('JoinFunction', bob, { action: 'join', room });
+    let page = recorder.framesTo(bob).at(-1) as History;
+    expect(page.type).toBe('history');
+    const seen = page.messages.map((m) => m.id);
+    while (page.more) {
+      await invoke('HistoryFunction', bob, { action: 'history', room, before: seen[0], limit: 100 });
+      page = recorder.framesTo(bob).at(-1) as History;
+      expect(page.type).toBe('history');
+      expect(page.messages.length).toBeGreaterThan(0);
+      seen.unshift(...page.messages.map((m) => m.id));
+    }
+    expect(seen).toEqual(ids);
+
+    // A reconnect after the 5th message: the replay and its pages hold everything after it.
+    const back = await harness.connection('Bob');
+    await invoke('JoinFunction', back, { action: 'join', room, since: ids[4] });
+    page = recorder.framesTo(back).at(-1) as History;
+    const replayed = page.messages.map((m) => m.id);
+    while (page.more && !replayed.includes(ids[5]!)) {
+      await invoke('HistoryFunction', back, { action: 'history', room, before: replayed[0], limit: 100 });
+      page = recorder.framesTo(back).at(-1) as History;
+      replayed.unshift(...page.messages.map((m) => m.id));
+    }
+    expect(replayed.filter((id) => id > ids[4]!)).toEqual(ids.slice(5));
+
+    expect(recorder.posts.length).toBeGreaterThan(3);
+    for (const post of recorder.posts) expect(Buffer.byteLength(post.data)).toBeLessThanOrEqual(FRAME_LIMIT);
+  });
+});
+
+describe('reads never touch expired messages in bulk', () => {
+  // The bench (`npm run bench`) measures 40,000; the Query count does not depend on how many there are.
+  const EXPIRED = 4_000;
+  const LIVE = 30;
+  const room = 'long-tail';
+  let member: string;
+  let live: string[];
+
+  beforeAll(async () => {
+    // Messages from two days ago, past their 24-hour lifetime; DynamoDB's TTL has not deleted them yet.
+    const start = Date.now() - 2 * 24 * 3600 * 1000;
+    const expired: MessageRecord[] = Array.from({ length: EXPIRED }, (_, i) => ({
+      roomId: room,
+      // (timeSortableId never goes back in time within a process: these ids are made by hand.)
+      id: lowestIdAt(start + i),
+      senderId: 'OldSender0000A=',
+      senderName: 'Old',
+      msg: `expired ${i}`,
+      sentAt: new Date(start + i).toISOString(),
+      expiresAt: Math.floor((start + i) / 1000) + 24 * 3600,
+    }));
+    await new Population(harness.db.client, harness.db.table).putMessages(expired);
+    ({ member, ids: live } = await roomWithMessages(room, LIVE));
+  }, 180_000);
+
+  const queriesFor = async (run: () => Promise<unknown>) => {
+    const before = proxy.calls.get('Query') ?? 0;
+    await run();
+    return (proxy.calls.get('Query') ?? 0) - before;
+  };
+
+  test.each([1, 10, 50, 100])(
+    'history with limit %i reaches the oldest live message in one or two Queries',
+    async (limit) => {
+      let before: string | undefined;
+      const received: string[] = [];
+      for (;;) {
+        recorder.clear();
+        const queries = await queriesFor(() =>
+          invoke('HistoryFunction', member, {
+            action: 'history',
+            room,
+            limit,
+            ...(before ? { before } : {}),
+          }),
+        );
+        expect(queries).toBeLessThanOrEqual(2);
+        const page = recorder.framesTo(member).at(-1) as { messages: { id: string }[]; more: boolean };
+        received.unshift(...page.messages.map((m) => m.id));
+        if (!page.more) break;
+        before = page.messages[0]!.id;
+      }
+      expect(received).toEqual(live);
+    },
+  );
+
+  test('join (with and without since) answers in one history Query beside the fan-out Query', async () => {
+    const joiner = await harness.connection();
+    recorder.clear();
+    // One Query on the room index for the fan-out, one or two on the room's history.
+    expect(
+      await queriesFor(() => invoke('JoinFunction', joiner, { action: 'join', room })),
+    ).toBeLessThanOrEqual(3);
+    expect((recorder.framesTo(joiner).at(-1) as { messages: unknown[] }).messages).toHaveLength(LIVE);
+    const again = await harness.connection();
+    const since = lowestIdAt(Date.now() - 3 * 24 * 3600 * 1000);
+    expect(
+      await queriesFor(() => invoke('JoinFunction', again, { action: 'join', room, since })),
+    ).toBeLessThanOrEqual(3);
+    expect((recorder.framesTo(again).at(-1) as { messages: unknown[] }).messages).toHaveLength(LIVE);
   });
 });
