@@ -2,6 +2,7 @@
 // and proof that the connection and gateway keep working where AWS keeps them and that the table
 // holds exactly what it held before.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { handleOf } from 'chat-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
@@ -141,7 +142,7 @@ describe('extra and prototype-polluting fields are ignored', () => {
       type: 'message',
       room: 'lobby',
       id: expect.any(String),
-      from: { connectionId: memberId, name: 'Member' },
+      from: { connectionId: memberId, name: 'Member', handle: handleOf(memberId) },
       msg: text,
       sentAt: expect.any(String),
     });

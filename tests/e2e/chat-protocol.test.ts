@@ -1,7 +1,7 @@
 // The chat protocol end to end: real `ws` clients against the real local stack (gateway, built
 // handlers, DynamoDB Local). Each test uses rooms of its own, so the tests share one stack.
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ChatStore } from 'chat-core';
+import { ChatStore, handleOf } from 'chat-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
@@ -91,14 +91,26 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
     // join: the joiner gets its own `joined`, with the server's record of its name.
     const adaJoined = ada.next(ofType('joined', { room }));
     const adaId = await join(ada, room);
-    expect(await adaJoined).toEqual({ type: 'joined', room, connectionId: adaId, name: 'Ada' });
+    expect(await adaJoined).toEqual({
+      type: 'joined',
+      room,
+      connectionId: adaId,
+      name: 'Ada',
+      handle: handleOf(adaId),
+    });
 
     // A second member: both get `joined` for Bob, the same frame.
     const adaSeesBob = ada.next(ofType('joined', { name: 'Bob' }));
     const bobJoined = bob.next(ofType('joined', { room }));
     const bobId = await join(bob, room);
     expect(bobId).not.toBe(adaId);
-    const bobJoinedFrame = { type: 'joined', room, connectionId: bobId, name: 'Bob' };
+    const bobJoinedFrame = {
+      type: 'joined',
+      room,
+      connectionId: bobId,
+      name: 'Bob',
+      handle: handleOf(bobId),
+    };
     expect(await bobJoined).toEqual(bobJoinedFrame);
     expect(await adaSeesBob).toEqual(bobJoinedFrame);
     expect((await store.listRoomMembers(room)).sort()).toEqual([adaId, bobId].sort());
@@ -125,14 +137,14 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
       type: 'message',
       room,
       id: expect.stringMatching(MESSAGE_ID),
-      from: { connectionId: bobId, name: 'Bob' },
+      from: { connectionId: bobId, name: 'Bob', handle: handleOf(bobId) },
       msg: 'hi Ada',
       sentAt: expect.stringMatching(ISO_TIME),
     });
     expect(await toAda).toEqual(echo);
 
     // leave: Ada gets `left`; so does Bob, as confirmation.
-    const bobLeft = { type: 'left', room, connectionId: bobId, name: 'Bob' };
+    const bobLeft = { type: 'left', room, connectionId: bobId, name: 'Bob', handle: handleOf(bobId) };
     const adaSeesBobLeave = ada.next(ofType('left', { room }));
     expect(await bob.request({ action: 'leave', room }, 'left')).toEqual(bobLeft);
     expect(await adaSeesBobLeave).toEqual(bobLeft);
@@ -161,7 +173,13 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
     const carolId = await join(carol, room);
     const carolSeesAdaLeave = carol.next(ofType('left', { room }));
     await ada.close();
-    expect(await carolSeesAdaLeave).toEqual({ type: 'left', room, connectionId: adaId, name: 'Ada' });
+    expect(await carolSeesAdaLeave).toEqual({
+      type: 'left',
+      room,
+      connectionId: adaId,
+      name: 'Ada',
+      handle: handleOf(adaId),
+    });
     expect(await store.listRoomMembers(room)).toEqual([carolId]);
     expect(await store.getConnection(adaId)).toBeUndefined();
   });
@@ -182,24 +200,36 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
     const bobSees = bob.next(ofType('left', { connectionId: adaId }));
     const carolSees = carol.next(ofType('left', { connectionId: adaId }));
     await ada.close();
-    expect(await bobSees).toEqual({ type: 'left', room: roomX, connectionId: adaId, name: 'Ada' });
-    expect(await carolSees).toEqual({ type: 'left', room: roomY, connectionId: adaId, name: 'Ada' });
+    expect(await bobSees).toEqual({
+      type: 'left',
+      room: roomX,
+      connectionId: adaId,
+      name: 'Ada',
+      handle: handleOf(adaId),
+    });
+    expect(await carolSees).toEqual({
+      type: 'left',
+      room: roomY,
+      connectionId: adaId,
+      name: 'Ada',
+      handle: handleOf(adaId),
+    });
     await settle(dave);
     expect(framesSince(dave, daveMark)).toEqual([]);
     expect(await store.listConnectionRooms(adaId)).toEqual([]);
   });
 
-  test('a member without a name is named by its connection id alone', async () => {
+  test('a member without a name is known by its connection id and handle alone', async () => {
     const room = newRoom('anonymous');
     const anon = await connect();
     const ada = await connect('Ada');
     await join(ada, room);
     const adaSees = ada.next(ofType('joined', { room }));
     const anonId = await join(anon, room);
-    expect(await adaSees).toEqual({ type: 'joined', room, connectionId: anonId });
+    expect(await adaSees).toEqual({ type: 'joined', room, connectionId: anonId, handle: handleOf(anonId) });
     const toAda = ada.next(ofType('message', { room }));
     const echo = await anon.request({ action: 'send', room, msg: 'who am I?' }, 'message');
-    expect(echo.from).toEqual({ connectionId: anonId });
+    expect(echo.from).toEqual({ connectionId: anonId, handle: handleOf(anonId) });
     expect(await toAda).toEqual(echo);
   });
 });
@@ -319,7 +349,7 @@ describe('send', () => {
       type: 'message',
       room,
       id: expect.stringMatching(MESSAGE_ID),
-      from: { connectionId: malloryId, name: 'Mallory' },
+      from: { connectionId: malloryId, name: 'Mallory', handle: handleOf(malloryId) },
       msg: 'this is Ada speaking',
       sentAt: expect.stringMatching(ISO_TIME),
     });
@@ -334,6 +364,7 @@ describe('send', () => {
       room: other,
       connectionId: malloryId,
       name: 'Mallory',
+      handle: handleOf(malloryId),
     });
     expect(await store.getMembership(adaId, other)).toBeUndefined();
     const adaSeesLeave = ada.next(ofType('left', { room }));
@@ -419,7 +450,7 @@ test('a client dropped without a close frame is cleaned up and later fan-outs sk
   expect(await store.listConnectionRooms(ghostId)).toHaveLength(2);
 
   // TCP closed without a close frame: $disconnect runs, and the remaining members get `left`.
-  const ghostLeft = { type: 'left', room, connectionId: ghostId, name: 'Ghost' };
+  const ghostLeft = { type: 'left', room, connectionId: ghostId, name: 'Ghost', handle: handleOf(ghostId) };
   const adaSees = ada.next(ofType('left', { connectionId: ghostId }));
   const bobSees = bob.next(ofType('left', { connectionId: ghostId }));
   await ghost.drop();
