@@ -1,10 +1,8 @@
-import { membershipFrame, webSocketRoute } from 'chat-core';
+import { webSocketRoute } from 'chat-core';
 
-/** $disconnect: removes the connection and its memberships, then tells each of its rooms. */
-export const handler = webSocketRoute(async ({ connectionId, store, broadcast }) => {
+/** $disconnect: removes the connection and its memberships, then tells each of its rooms (a few at a time). */
+export const handler = webSocketRoute(async ({ connectionId, store, announceDepartures }) => {
   const { memberships } = await store.removeConnection(connectionId);
-  await Promise.all(
-    memberships.map((membership) => broadcast(membership.roomId, membershipFrame('left', membership))),
-  );
+  await announceDepartures(memberships);
   return undefined;
 });

@@ -1,5 +1,6 @@
 import {
-  messageFrame,
+  historyBudget,
+  historyFrame,
   notAMember,
   parseRequestBody,
   validateHistoryLimit,
@@ -15,7 +16,7 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, reply
   const before = request.before === undefined ? undefined : validateMessageId(request.before, 'before');
   const limit = validateHistoryLimit(request.limit);
   if (!(await store.getMembership(connectionId, room))) throw notAMember(room);
-  const { messages, more } = await store.roomHistory(room, { ...(before ? { before } : {}), limit });
-  await reply({ type: 'history', room, messages: messages.map(messageFrame), more });
+  const page = await store.roomHistory(room, { ...(before ? { before } : {}), limit, fits: historyBudget() });
+  await reply(historyFrame(room, page));
   return undefined;
 });

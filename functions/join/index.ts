@@ -1,7 +1,9 @@
 import {
+  alreadyJoined,
   HISTORY_DEFAULT_LIMIT,
+  historyBudget,
+  historyFrame,
   membershipFrame,
-  messageFrame,
   parseRequestBody,
   replayAfter,
   validateMessageId,
@@ -12,18 +14,22 @@ import {
 /**
  * join: adds the caller to a room; every member, the joiner last, gets `joined`. Then the joiner gets
  * `history`: the messages after `since` (a reconnecting client's last seen id, with an overlap the
- * client drops by id), or the latest 50.
+ * client drops by id), or the latest 50, as many as fit in one frame.
  */
 export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast, reply }) => {
   const request = parseRequestBody(event.body);
   const room = validateRoomId(request.room);
   const since = request.since === undefined ? undefined : validateMessageId(request.since, 'since');
+  // Refused requests write nothing: the request token is taken once the join can only fail on a race.
+  if (await store.getMembership(connectionId, room)) throw alreadyJoined(room);
+  await store.takeRequestToken(connectionId);
   const membership = await store.joinRoom(connectionId, room);
-  await broadcast(room, membershipFrame('joined', membership), { last: connectionId });
-  const { messages, more } = await store.roomHistory(room, {
+  await broadcast(room, membershipFrame('joined', membership), { requester: connectionId });
+  const page = await store.roomHistory(room, {
     ...(since ? { after: replayAfter(since) } : {}),
     limit: HISTORY_DEFAULT_LIMIT,
+    fits: historyBudget(),
   });
-  await reply({ type: 'history', room, messages: messages.map(messageFrame), more });
+  await reply(historyFrame(room, page));
   return undefined;
 });

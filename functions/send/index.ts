@@ -19,6 +19,7 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
   // The sender is the server's record of the connection, whatever the body claims.
   const sender = await store.getMembership(connectionId, room);
   if (!sender) throw notAMember(room);
+  await store.takeRequestToken(connectionId);
   const message = await store.saveMessage({
     roomId: room,
     id: timeSortableId(),
@@ -27,6 +28,6 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
     msg,
     sentAt: new Date().toISOString(),
   });
-  await broadcast(room, messageFrame(message), { last: connectionId });
+  await broadcast(room, messageFrame(message), { requester: connectionId });
   return undefined;
 });

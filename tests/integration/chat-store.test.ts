@@ -240,51 +240,66 @@ describe('removing a connection', () => {
     });
   });
 
-  test('retries items a batch delete leaves unprocessed', async () => {
+  test('a disconnect racing a fan-out 410 returns each membership to exactly one of them', async () => {
     const s = store();
-    const id = await connected(s);
-    for (const room of ['u1', 'u2', 'u3']) await s.joinRoom(id, room);
-    let batches = 0;
-    // The first BatchWriteItem really runs but reports its last request as unprocessed, as a throttled table does.
-    db.client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName !== 'BatchWriteItemCommand' || batches++ > 0) return next(args);
-        const input = args.input as { RequestItems: Record<string, { DeleteRequest: unknown }[]> };
-        const [table, requests] = Object.entries(input.RequestItems)[0]!;
-        const kept = requests.slice(0, -1);
-        const result = await next({ ...args, input: { RequestItems: { [table]: kept } } } as typeof args);
-        (result.output as { UnprocessedItems?: unknown }).UnprocessedItems = { [table]: requests.slice(-1) };
-        return result;
-      },
-      { step: 'initialize', name: 'dropLastDelete' },
-    );
-    try {
-      await s.removeConnection(id);
-    } finally {
-      db.client.middlewareStack.remove('dropLastDelete');
-    }
-    expect(batches).toBeGreaterThan(2);
-    expect(await s.listConnectionRooms(id)).toEqual([]);
+    const id = await connected(s, 'Racer');
+    const rooms = ['x1', 'x2', 'x3', 'x4', 'x5', 'x6'];
+    for (const room of rooms) await s.joinRoom(id, room);
+    const [a, b] = await Promise.all([s.removeConnection(id), s.removeConnection(id)]);
+    const announced = [...a.memberships, ...b.memberships].map((m) => m.roomId).sort();
+    expect(announced).toEqual(rooms);
     expect((await scanTable(db.client, db.table)).filter((item) => item.connectionId === id)).toEqual([]);
   });
+});
 
-  test('gives up with a clear error when items stay unprocessed', async () => {
-    const s = store({ maxDeleteAttempts: 3 });
+describe('per-connection limits', () => {
+  test('a connection can be in at most maxRoomsPerConnection rooms; leaving frees a place', async () => {
+    const s = store({ maxRoomsPerConnection: 3 });
     const id = await connected(s);
-    await s.joinRoom(id, 'stuck');
-    db.client.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName !== 'BatchWriteItemCommand') return next(args);
-        const input = args.input as { RequestItems: Record<string, unknown[]> };
-        return { output: { UnprocessedItems: input.RequestItems, $metadata: {} }, response: {} } as never;
-      },
-      { step: 'initialize', name: 'processNothing' },
-    );
-    try {
-      await expect(s.removeConnection(id)).rejects.toThrow(/1 items unprocessed after 3 attempts/);
-    } finally {
-      db.client.middlewareStack.remove('processNothing');
+    for (const room of ['c1', 'c2', 'c3']) await s.joinRoom(id, room);
+    await expect(s.joinRoom(id, 'c4')).rejects.toMatchObject({ code: 'TOO_MANY_ROOMS' });
+    expect(await s.getMembership(id, 'c4')).toBeUndefined();
+    await s.leaveRoom(id, 'c1');
+    await s.joinRoom(id, 'c4');
+    expect((await s.listConnectionRooms(id)).map((m) => m.roomId).sort()).toEqual(['c2', 'c3', 'c4']);
+  });
+
+  test('concurrent joins cannot pass the cap (the count is kept in the join transaction)', async () => {
+    const s = store({ maxRoomsPerConnection: 4 });
+    const id = await connected(s);
+    const rooms = Array.from({ length: 12 }, (_, i) => `cc${i}`);
+    const outcomes = await Promise.allSettled(rooms.map((room) => s.joinRoom(id, room)));
+    const joined = outcomes.filter((o) => o.status === 'fulfilled').length;
+    expect(joined).toBeLessThanOrEqual(4);
+    expect((await s.listConnectionRooms(id)).length).toBe(joined);
+    for (const o of outcomes) {
+      if (o.status === 'rejected')
+        expect(['TOO_MANY_ROOMS', undefined]).toContain((o.reason as ChatError).code);
     }
+    // What a canceled transaction (conflict) refused can be joined afterwards, up to the cap.
+    for (const room of rooms) await s.joinRoom(id, room).catch(() => {});
+    expect((await s.listConnectionRooms(id)).length).toBe(4);
+  });
+
+  test('the request bucket holds `burst` tokens and refills at `rate` per second', async () => {
+    let now = 1_000_000;
+    const s = store({ now: () => now, messageRateLimit: { rate: 2, burst: 3 } });
+    const id = await connected(s);
+    for (let i = 0; i < 3; i++) await s.takeRequestToken(id);
+    await expect(s.takeRequestToken(id)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfterMs: 500 });
+    now += 500; // one token back
+    await s.takeRequestToken(id);
+    await expect(s.takeRequestToken(id)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+    now += 10_000; // full again, and no more than full
+    for (let i = 0; i < 3; i++) await s.takeRequestToken(id);
+    await expect(s.takeRequestToken(id)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
+  });
+
+  test('concurrent requests share one bucket exactly', async () => {
+    const s = store({ now: () => 5_000_000, messageRateLimit: { rate: 1, burst: 5 } });
+    const id = await connected(s);
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, () => s.takeRequestToken(id)));
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).toHaveLength(5);
   });
 });
 

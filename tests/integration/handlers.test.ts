@@ -1,3 +1,4 @@
+import { handleOf } from 'chat-core';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
 
@@ -55,7 +56,7 @@ describe('join', () => {
     const [a, b] = await room('join-room', 2);
     const c = await harness.connection('Cy');
     expect((await join(c, 'join-room')).result).toEqual({ statusCode: 200 });
-    const joined = { type: 'joined', room: 'join-room', connectionId: c, name: 'Cy' };
+    const joined = { type: 'joined', room: 'join-room', connectionId: c, name: 'Cy', handle: handleOf(c) };
     expect(recorder.framesTo(a!)).toEqual([joined]);
     expect(recorder.framesTo(b!)).toEqual([joined]);
     expect(recorder.framesTo(c)).toEqual([
@@ -107,7 +108,7 @@ describe('send', () => {
           type: 'message',
           room: 'send-room',
           id: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/),
-          from: { connectionId: a, name: 'member0' },
+          from: { connectionId: a, name: 'member0', handle: handleOf(a!) },
           msg: 'hi',
           sentAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         },
@@ -155,17 +156,32 @@ describe('send', () => {
     expect(recorder.posts).toHaveLength(25);
   });
 
-  test('a stale member (410) is removed and the others still get the message', async () => {
+  test('a stale member (410) is removed, the others still get the message, and its rooms hear `left` once', async () => {
     const [a, stale, c] = await room('stale-room', 3);
     await harness.store.joinRoom(stale!, 'other-room');
+    const [watcher] = await room('other-room', 1);
     recorder.behaviour = (id) => (id === stale ? 'gone' : 'deliver');
     try {
-      await send(a!, { action: 'send', room: 'stale-room', msg: 'anyone?' });
+      // Two sends meet the same 410 at once: the member is still announced once per room.
+      await Promise.all([
+        send(a!, { action: 'send', room: 'stale-room', msg: 'anyone?' }),
+        send(c!, { action: 'send', room: 'stale-room', msg: 'hello?' }),
+      ]);
     } finally {
       recorder.behaviour = () => 'deliver';
     }
-    expect(recorder.framesTo(a!)).toHaveLength(1);
-    expect(recorder.framesTo(c!)).toHaveLength(1);
+    const left = (roomId: string) => ({
+      type: 'left',
+      room: roomId,
+      connectionId: stale,
+      name: 'member1',
+      handle: handleOf(stale!),
+    });
+    for (const id of [a!, c!]) {
+      expect(recorder.framesTo(id).filter((f) => f.type === 'message')).toHaveLength(2);
+      expect(recorder.framesTo(id).filter((f) => f.type === 'left')).toEqual([left('stale-room')]);
+    }
+    expect(recorder.framesTo(watcher!)).toEqual([left('other-room')]);
     expect(await harness.store.getConnection(stale!)).toBeUndefined();
     expect(await harness.store.listRoomMembers('stale-room')).not.toContain(stale);
     expect(await harness.store.listRoomMembers('other-room')).not.toContain(stale);
@@ -221,7 +237,7 @@ describe('leave and $disconnect', () => {
         sampleEvent('leave', { connectionId: a!, body: { action: 'leave', room: 'leave-room' } }),
       );
     await leave();
-    const left = { type: 'left', room: 'leave-room', connectionId: a, name: 'member0' };
+    const left = { type: 'left', room: 'leave-room', connectionId: a, name: 'member0', handle: handleOf(a!) };
     expect(recorder.framesTo(b!)).toEqual([left]);
     expect(recorder.framesTo(a!)).toEqual([left]);
     recorder.clear();
@@ -241,15 +257,37 @@ describe('leave and $disconnect', () => {
       sampleEvent('disconnect', { connectionId: a! }),
     );
     expect(outcome.result).toEqual({ statusCode: 200 });
+    const handle = handleOf(a!);
     expect(recorder.framesTo(b!)).toEqual([
-      { type: 'left', room: 'dc-room-1', connectionId: a, name: 'member0' },
+      { type: 'left', room: 'dc-room-1', connectionId: a, name: 'member0', handle },
     ]);
     expect(recorder.framesTo(c)).toEqual([
-      { type: 'left', room: 'dc-room-2', connectionId: a, name: 'member0' },
+      { type: 'left', room: 'dc-room-2', connectionId: a, name: 'member0', handle },
     ]);
     expect(await harness.store.getConnection(a!)).toBeUndefined();
     expect(await harness.store.listConnectionRooms(a!)).toEqual([]);
   });
+});
+
+test('$disconnect of a connection in the most rooms allowed tells every room, well within the timeout', async () => {
+  const busy = await harness.connection('Busy');
+  const rooms = Array.from({ length: 50 }, (_, i) => `many-${i}`);
+  const watchers: string[] = [];
+  for (const roomId of rooms) {
+    await harness.store.joinRoom(busy, roomId);
+    watchers.push(...(await room(roomId, 1)));
+  }
+  const outcome = await harness.invoke(
+    'DisconnectFunction',
+    sampleEvent('disconnect', { connectionId: busy }),
+  );
+  expect(outcome.result).toEqual({ statusCode: 200 });
+  rooms.forEach((roomId, i) => {
+    expect(recorder.framesTo(watchers[i]!)).toEqual([
+      expect.objectContaining({ type: 'left', room: roomId }),
+    ]);
+  });
+  expect(await harness.store.listConnectionRooms(busy)).toEqual([]);
 });
 
 test("$default answers help with the echo, the actions and the caller's connection", async () => {

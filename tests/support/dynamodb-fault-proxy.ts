@@ -1,17 +1,30 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** What the proxy does with a DynamoDB call (by its operation, e.g. `TransactWriteItems`). */
 export type Fault = 'pass' | 'throttle' | 'fail';
 
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
 /**
  * An HTTP proxy in front of DynamoDB Local that can make chosen operations throttle (400
- * ThrottlingException, which the SDK retries) or fail (500), the faults DynamoDB itself produces.
+ * ThrottlingException, which the SDK retries) or fail (500), the faults DynamoDB itself produces, and
+ * make secondary indexes lag as they do on AWS (DynamoDB Local's are always up to date).
  */
 export class DynamoDbFaultProxy {
   /** Decides each call's fate; `calls` counts the calls seen per operation. */
   fault: (operation: string) => Fault = () => 'pass';
+  /**
+   * While true, a Query on a secondary index gets the answer the same query (same index and key) got
+   * last: the index shows an older state of the table, missing fresh writes and keeping fresh deletes.
+   */
+  indexLag = false;
   readonly calls = new Map<string, number>();
+  private readonly lastIndexAnswers = new Map<string, Answer>();
   private server: Server | undefined;
 
   constructor(private readonly target: string) {}
@@ -32,16 +45,39 @@ export class DynamoDbFaultProxy {
         res.end(JSON.stringify({ __type: type, message: `injected ${fate}` }));
         return;
       }
-      const upstream = request(
-        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
-        (response) => {
-          res.writeHead(response.statusCode ?? 500, response.headers);
-          response.pipe(res);
-        },
-      );
-      // DynamoDB Local is down: the client sees the connection dropped, as with an unreachable endpoint.
-      upstream.on('error', () => res.destroy());
-      req.pipe(upstream);
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const indexKey = operation === 'Query' ? indexQueryKey(body) : undefined;
+        const lagging = indexKey === undefined ? undefined : this.lastIndexAnswers.get(indexKey);
+        if (this.indexLag && lagging) return answer(res, lagging);
+        const upstream = request(
+          {
+            host: target.hostname,
+            port: target.port,
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          },
+          (response) => {
+            const parts: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => parts.push(chunk));
+            response.on('end', () => {
+              const reply = {
+                status: response.statusCode ?? 500,
+                headers: response.headers,
+                body: Buffer.concat(parts),
+              };
+              if (indexKey !== undefined && reply.status === 200) this.lastIndexAnswers.set(indexKey, reply);
+              answer(res, reply);
+            });
+          },
+        );
+        // DynamoDB Local is down: the client sees the connection dropped, as with an unreachable endpoint.
+        upstream.on('error', () => res.destroy());
+        upstream.end(body);
+      });
     });
     const server = this.server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -54,4 +90,22 @@ export class DynamoDbFaultProxy {
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
   }
+}
+
+function answer(res: ServerResponse, { status, headers, body }: Answer): void {
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** The index and key values a Query on a secondary index asks for (its number values are filter bounds). */
+function indexQueryKey(body: Buffer): string | undefined {
+  const input = JSON.parse(body.toString('utf8')) as {
+    IndexName?: string;
+    ExpressionAttributeValues?: Record<string, { S?: string }>;
+  };
+  if (!input.IndexName) return undefined;
+  const keys = Object.values(input.ExpressionAttributeValues ?? {}).flatMap((value) =>
+    value.S ? [value.S] : [],
+  );
+  return JSON.stringify([input.IndexName, keys.sort()]);
 }

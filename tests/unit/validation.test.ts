@@ -1,4 +1,5 @@
 import {
+  jsonEncodedBytes,
   MESSAGE_MAX_BYTES,
   ValidationError,
   validateConnectionId,
@@ -72,6 +73,41 @@ describe('message text', () => {
   });
   test('rejects oversized text as MESSAGE_TOO_LARGE, counting UTF-8 bytes', () => {
     expect(() => validateMessageText('é'.repeat(MESSAGE_MAX_BYTES / 2 + 1))).toThrow(
+      expect.objectContaining({ code: 'MESSAGE_TOO_LARGE' }),
+    );
+  });
+});
+
+describe('names that show nothing, or pile marks', () => {
+  test.each([
+    ['\u3164', 'a Hangul filler alone'],
+    ['\u2800\u2800\u2800', 'braille blanks'],
+    ['\u0301', 'a lone combining mark'],
+    ['\u0301Ada', 'a name starting with a combining mark'],
+    ['Ada\u034F', 'a combining grapheme joiner'],
+    ['Ada\uFE0F', 'a variation selector'],
+    ['A\u0300\u0301\u0302\u0303da', 'a pile of four combining marks'],
+  ])('rejects %p (%s)', (name) => {
+    expect(() => validateDisplayName(name)).toThrow(
+      expect.objectContaining({ code: 'BAD_REQUEST', field: 'name' }),
+    );
+  });
+  test.each(['Ада', 'Ada Lovelace', '李小龍', 'Nguyễn', '🙂'])('accepts %p', (name) => {
+    expect(validateDisplayName(name)).toBe(name.normalize('NFC'));
+  });
+});
+
+describe('message text is measured as it is encoded in a frame', () => {
+  test('control characters cost six bytes each: 16 KiB of \\u0001 is too large', () => {
+    expect(jsonEncodedBytes('\u0001')).toBe(6);
+    expect(() => validateMessageText('\u0001'.repeat(MESSAGE_MAX_BYTES))).toThrow(
+      expect.objectContaining({ code: 'MESSAGE_TOO_LARGE' }),
+    );
+    expect(validateMessageText('\u0001'.repeat(Math.floor(MESSAGE_MAX_BYTES / 6)))).toBeDefined();
+  });
+  test('quotes and backslashes cost two', () => {
+    expect(jsonEncodedBytes('"\\')).toBe(4);
+    expect(() => validateMessageText('"'.repeat(MESSAGE_MAX_BYTES / 2 + 1))).toThrow(
       expect.objectContaining({ code: 'MESSAGE_TOO_LARGE' }),
     );
   });

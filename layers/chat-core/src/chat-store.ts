@@ -1,6 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { forEachConcurrently } from './concurrency';
 import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
-import { ChatError, notAMember } from './errors';
+import { alreadyJoined, ChatError, notAMember, RateLimitedError } from './errors';
+import { lowestIdAt } from './ids';
 import {
   type ChatService,
   type ConnectionItem,
@@ -25,8 +27,10 @@ export interface ChatStoreOptions {
   now?: () => number;
   /** DynamoDB `Limit` per Query page; unset means DynamoDB's 1 MB pages. */
   pageSize?: number;
-  /** Attempts at a batch delete's unprocessed items before giving up. */
-  maxDeleteAttempts?: number;
+  /** Rooms one connection may be in at once. */
+  maxRoomsPerConnection?: number;
+  /** The token bucket of each connection's requests: refill per second, and capacity. */
+  messageRateLimit?: { rate: number; burst: number };
 }
 
 export interface NewConnection {
@@ -46,10 +50,18 @@ export interface NewMessage {
   sentAt: string;
 }
 
+export interface HistoryRange {
+  after?: string;
+  before?: string;
+  limit: number;
+  /** Called on each message, newest first; the page ends (with `more`) at the first one that does not fit. */
+  fits?: (message: MessageRecord) => boolean;
+}
+
 export interface HistoryPage {
   /** Oldest first. */
   messages: MessageRecord[];
-  /** Whether older messages (within the asked range) were left out by the limit. */
+  /** Whether older messages (within the asked range) were left out by the limit or by `fits`. */
   more: boolean;
 }
 
@@ -58,7 +70,10 @@ export interface RemovedConnection {
   memberships: MembershipRecord[];
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const DEFAULT_MAX_ROOMS = 50;
+const DEFAULT_RATE_LIMIT = { rate: 5, burst: 60 };
+/** Deletes in flight while removing one connection's memberships. */
+const REMOVE_CONCURRENCY = 16;
 
 /** The data operations the handlers call; every read filters out items whose TTL has passed. */
 export class ChatStore {
@@ -109,13 +124,15 @@ export class ChatStore {
   }
 
   /**
-   * Joins a room, all or nothing: one transaction checks that the connection is live and creates
-   * the membership only if it does not exist yet, so a second join writes nothing.
+   * Joins a room, all or nothing: one transaction checks that the connection is live and below its room
+   * cap while counting the new room, and creates the membership only if it does not exist yet, so a
+   * second join writes nothing and concurrent joins cannot pass the cap.
    */
   async joinRoom(connectionId: string, roomId: string): Promise<MembershipRecord> {
     validateRoomId(roomId);
     const connection = await this.getConnection(connectionId);
     if (!connection) throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
+    const maxRooms = this.options.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS;
     const membership: MembershipRecord = {
       roomId,
       connectionId,
@@ -127,41 +144,91 @@ export class ChatStore {
     const result = await this.service.transaction
       .write(({ connection: connections, membership: memberships }) => [
         connections
-          .check({ connectionId })
-          .where((attr, op) => `${op.exists(attr.connectionId)} AND ${op.gt(attr.expiresAt, now)}`)
+          .patch({ connectionId })
+          .add({ roomCount: 1 })
+          .where(
+            (attr, op) =>
+              `${op.gt(attr.expiresAt, now)} AND (${op.notExists(attr.roomCount)} OR ${op.lt(attr.roomCount, maxRooms)})`,
+          )
           .commit(),
         memberships.create(membership).commit(),
       ])
       .go();
     if (result.canceled) {
-      const [check, create] = result.data;
-      if (check?.rejected && check.code === 'ConditionalCheckFailed') {
-        throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
-      }
+      const [count, create] = result.data;
       if (create?.rejected && create.code === 'ConditionalCheckFailed') {
-        throw new ChatError('ALREADY_JOINED', `Already a member of room "${roomId}"`);
+        throw alreadyJoined(roomId);
+      }
+      if (count?.rejected && count.code === 'ConditionalCheckFailed') {
+        const current = await this.getConnection(connectionId);
+        if (!current) throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
+        throw new ChatError(
+          'TOO_MANY_ROOMS',
+          `A connection can be in at most ${maxRooms} rooms; leave one first`,
+        );
       }
       throw new Error(`join transaction canceled: ${result.data.map((r) => r.code).join(', ')}`);
     }
     return membership;
   }
 
-  /** Leaves a room; returns the removed membership. */
+  /** Leaves a room, all or nothing: the membership goes and the connection's room count drops by one. */
   async leaveRoom(connectionId: string, roomId: string): Promise<MembershipRecord> {
-    const key = { connectionId: validateConnectionId(connectionId), roomId: validateRoomId(roomId) };
-    try {
-      const { data } = await this.service.entities.membership
-        .remove(key)
-        .where((attr, op) => op.gt(attr.expiresAt, this.nowSeconds()))
-        .go({ response: 'all_old' });
-      if (!data) throw notAMember(roomId);
-      return data;
-    } catch (error) {
-      if (isConditionalCheckFailure(error)) throw notAMember(roomId);
-      throw error;
+    const membership = await this.getMembership(connectionId, roomId);
+    if (!membership) throw notAMember(roomId);
+    const now = this.nowSeconds();
+    const result = await this.service.transaction
+      .write(({ connection: connections, membership: memberships }) => [
+        memberships
+          .delete({ connectionId, roomId })
+          .where((attr, op) => `${op.exists(attr.roomId)} AND ${op.gt(attr.expiresAt, now)}`)
+          .commit(),
+        connections.patch({ connectionId }).subtract({ roomCount: 1 }).commit(),
+      ])
+      .go();
+    if (result.canceled) {
+      const [removed] = result.data;
+      // A concurrent leave or disconnect got there first.
+      if (removed?.rejected && removed.code === 'ConditionalCheckFailed') throw notAMember(roomId);
+      throw new Error(`leave transaction canceled: ${result.data.map((r) => r.code).join(', ')}`);
     }
+    return membership;
   }
 
+  /**
+   * Takes one token from the connection's request bucket, or throws RATE_LIMITED. The bucket is one
+   * number on the connection item (when it is full again), moved by a conditional update, so concurrent
+   * requests on any number of function instances share it exactly; one write, no read.
+   */
+  async takeRequestToken(connectionId: string): Promise<void> {
+    const { rate, burst } = this.options.messageRateLimit ?? DEFAULT_RATE_LIMIT;
+    const interval = 1000 / rate;
+    const now = this.now();
+    const { connection } = this.service.entities;
+    const key = { connectionId: validateConnectionId(connectionId) };
+    // A full bucket: start counting from now.
+    const refilled = connection
+      .patch(key)
+      .set({ bucketFullAt: now + interval })
+      .where((attr, op) => `${op.notExists(attr.bucketFullAt)} OR ${op.lte(attr.bucketFullAt, now)}`);
+    // A bucket in use: take a token if one is left.
+    const drawn = connection
+      .patch(key)
+      .add({ bucketFullAt: interval })
+      .where(
+        (attr, op) =>
+          `${op.gt(attr.bucketFullAt, now)} AND ${op.lte(attr.bucketFullAt, now + (burst - 1) * interval)}`,
+      );
+    for (const update of [refilled, drawn]) {
+      try {
+        await update.go({ response: 'none' });
+        return;
+      } catch (error) {
+        if (!isConditionalCheckFailure(error)) throw error;
+      }
+    }
+    throw new RateLimitedError(Math.ceil(interval));
+  }
   /** Connection ids of a room's live members: one paginated Query on the room index, every page. */
   async listRoomMembers(roomId: string): Promise<string[]> {
     const { data } = await this.service.entities.membership.query
@@ -181,21 +248,30 @@ export class ChatStore {
   }
 
   /**
-   * Deletes a connection and every membership it holds. One Query of the connection's partition
-   * finds them all (expired ones too: they are garbage either way); batch deletes follow, retrying
-   * unprocessed items with backoff. Returns what was removed so callers can tell the rooms.
+   * Deletes a connection and every membership it holds. One Query of the connection's partition finds
+   * them all (expired ones too: they are garbage either way); each membership is deleted on condition
+   * that it still exists, so when a disconnect and a fan-out's 410 clean up at once, each membership is
+   * returned by exactly one of them and its room is told once.
    */
   async removeConnection(connectionId: string): Promise<RemovedConnection> {
     const { data } = await this.service.collections
       .connection({ connectionId: validateConnectionId(connectionId) })
       .go({ ...this.queryOptions(), consistent: true });
     const { connection, membership } = this.service.entities;
-    await this.deleteAll((keys) => membership.delete(keys).go(), data.membership.map(membershipKey));
-    await this.deleteAll((keys) => connection.delete(keys).go(), data.connection.map(connectionKey));
     const now = this.nowSeconds();
+    const removed: MembershipRecord[] = [];
+    await forEachConcurrently(data.membership, REMOVE_CONCURRENCY, async (item) => {
+      try {
+        await membership.remove(membershipKey(item)).go();
+        if (item.expiresAt > now) removed.push(item);
+      } catch (error) {
+        if (!isConditionalCheckFailure(error)) throw error;
+      }
+    });
+    await connection.delete({ connectionId }).go();
     return {
       connection: data.connection.find((item) => item.expiresAt > now),
-      memberships: data.membership.filter((item) => item.expiresAt > now),
+      memberships: removed,
     };
   }
 
@@ -214,55 +290,47 @@ export class ChatStore {
   }
 
   /**
-   * A room's newest `limit` live messages after `after` and/or before `before`: one Query on the
-   * room's partition, newest first, reading `limit + 1` items to know whether there are more.
+   * A room's newest `limit` live messages after `after` and/or before `before`, newest first from one
+   * Query on the room's partition (more pages only when the filter drops items or a page hits 1 MB).
+   * The key range starts where the message lifetime does (ids sort by time), so items past their TTL
+   * that DynamoDB has not deleted yet are never read, however many there are.
    */
-  async roomHistory(
-    roomId: string,
-    range: { after?: string; before?: string; limit: number },
-  ): Promise<HistoryPage> {
+  async roomHistory(roomId: string, range: HistoryRange): Promise<HistoryPage> {
     const key = { roomId: validateRoomId(roomId) };
     const query = this.service.entities.message.query;
-    const after = range.after === undefined ? undefined : validateMessageId(range.after, 'since');
+    const lifetime = this.options.messageLifetimeSeconds ?? DEFAULT_MESSAGE_LIFETIME_SECONDS;
+    const oldestLive = lowestIdAt(this.now() - lifetime * 1000);
+    const asked = range.after === undefined ? undefined : validateMessageId(range.after, 'since');
+    const after = asked !== undefined && asked > oldestLive ? asked : oldestLive;
     const before = range.before === undefined ? undefined : validateMessageId(range.before, 'before');
-    const bounded =
-      after && before
-        ? query.byRoom(key).between({ id: after }, { id: before })
-        : after
-          ? query.byRoom(key).gt({ id: after })
-          : before
-            ? query.byRoom(key).lt({ id: before })
-            : query.byRoom(key);
+    if (before !== undefined && before <= after) return { messages: [], more: false };
+    const bounded = before
+      ? query.byRoom(key).between({ id: after }, { id: before })
+      : query.byRoom(key).gt({ id: after });
+    const now = this.nowSeconds();
     const wanted = range.limit + 1;
-    const { data } = await bounded
-      .where((attr, op) => {
-        const live = op.gt(attr.expiresAt, this.nowSeconds());
-        // `between` is inclusive: leave out both ends.
-        return after && before ? `${live} AND ${op.ne(attr.id, after)} AND ${op.ne(attr.id, before)}` : live;
-      })
-      .go({ order: 'desc', limit: wanted, count: wanted, pages: 'all' });
-    const more = data.length > range.limit;
-    return { messages: data.slice(0, range.limit).reverse(), more };
-  }
-
-  private async deleteAll<Key>(
-    batchDelete: (keys: Key[]) => Promise<{ unprocessed: Key[] }>,
-    keys: Key[],
-  ): Promise<void> {
-    const attempts = this.options.maxDeleteAttempts ?? 8;
-    let pending = keys;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      if (attempt > 1) await sleep(Math.min(50 * 2 ** (attempt - 2), 2000) * (0.5 + Math.random()));
-      const { unprocessed } = await batchDelete(pending);
-      pending = unprocessed;
-      if (pending.length > 0 && attempt >= attempts) {
-        throw new Error(`batch delete left ${pending.length} items unprocessed after ${attempts} attempts`);
+    const messages: MessageRecord[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { data: MessageRecord[]; cursor: string | null } = await bounded
+        .where((attr, op) => {
+          const live = op.gt(attr.expiresAt, now);
+          // `between` is inclusive: leave out both ends.
+          return before ? `${live} AND ${op.ne(attr.id, after)} AND ${op.ne(attr.id, before)}` : live;
+        })
+        .go({ order: 'desc', limit: wanted - messages.length, cursor });
+      for (const message of page.data) {
+        if (messages.length === range.limit || (range.fits && !range.fits(message))) {
+          return { messages: messages.reverse(), more: true };
+        }
+        messages.push(message);
       }
-    }
+      cursor = page.cursor;
+    } while (cursor);
+    return { messages: messages.reverse(), more: false };
   }
 }
 
-const connectionKey = ({ connectionId }: ConnectionRecord) => ({ connectionId });
 const membershipKey = ({ connectionId, roomId }: MembershipRecord) => ({ connectionId, roomId });
 
 function isConditionalCheckFailure(error: unknown): boolean {

@@ -30,6 +30,22 @@ export function messageLifetimeSeconds(): number {
   return positiveInteger('MESSAGE_LIFETIME_SECONDS', DEFAULT_MESSAGE_LIFETIME_SECONDS);
 }
 
+/** Rooms one connection may be in at once (a template parameter). */
+export function maxRoomsPerConnection(): number {
+  return positiveInteger('MAX_ROOMS_PER_CONNECTION', 50);
+}
+
+/**
+ * The token bucket every connection's `send`, `join` and `leave` draw from (template parameters): it refills at
+ * `rate` per second and holds `burst`, enough for a reconnecting client to rejoin all its rooms at once.
+ */
+export function messageRateLimit(): { rate: number; burst: number } {
+  return {
+    rate: positiveInteger('MESSAGE_RATE_PER_CONNECTION', 5),
+    burst: positiveInteger('MESSAGE_BURST_PER_CONNECTION', 60),
+  };
+}
+
 /** How many `@connections` POSTs one fan-out keeps in flight. */
 export function fanoutConcurrency(): number {
   return positiveInteger('FANOUT_CONCURRENCY', 32);

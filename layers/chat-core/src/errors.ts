@@ -5,6 +5,8 @@ export type ErrorCode =
   | 'ALREADY_JOINED'
   | 'MESSAGE_TOO_LARGE'
   | 'UNKNOWN_CONNECTION'
+  | 'TOO_MANY_ROOMS'
+  | 'RATE_LIMITED'
   | 'INTERNAL';
 
 /** An expected failure: its message is safe to show to the client that caused it. */
@@ -29,6 +31,17 @@ export class ValidationError extends ChatError {
   }
 }
 
+/** Over the connection's request rate; nothing was done. */
+export class RateLimitedError extends ChatError {
+  constructor(readonly retryAfterMs: number) {
+    super('RATE_LIMITED', `Too many requests from this connection; try again in ${retryAfterMs} ms`);
+  }
+}
+
 export function notAMember(roomId: string): ChatError {
   return new ChatError('NOT_A_MEMBER', `Not a member of room "${roomId}"`);
+}
+
+export function alreadyJoined(roomId: string): ChatError {
+  return new ChatError('ALREADY_JOINED', `Already a member of room "${roomId}"`);
 }

@@ -1,10 +1,25 @@
 // The chat-core layer: the data model, protocol and plumbing every function shares.
-export { ChatStore, type ChatStoreOptions, type ConnectionRecord, type MembershipRecord } from './chat-store';
+export {
+  ChatStore,
+  type ChatStoreOptions,
+  type ConnectionRecord,
+  type HistoryPage,
+  type MembershipRecord,
+  type MessageRecord,
+} from './chat-store';
+export { forEachConcurrently } from './concurrency';
 export * from './config';
 export { ConnectionsApi, connectionsEndpoint, isGone } from './connections-api';
 export { dynamoDbClient } from './dynamodb';
-export { ChatError, type ErrorCode, notAMember, ValidationError } from './errors';
-export { type FanoutResult, fanOut, forEachConcurrently } from './fanout';
+export {
+  alreadyJoined,
+  ChatError,
+  type ErrorCode,
+  notAMember,
+  RateLimitedError,
+  ValidationError,
+} from './errors';
+export { announceDepartures, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
 export { lowestIdAt, timeOfId, timeSortableId } from './ids';
 export { logger } from './logger';
 export { createChatService } from './model/service';

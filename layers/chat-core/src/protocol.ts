@@ -1,43 +1,86 @@
-import type { MembershipRecord, MessageRecord } from './chat-store';
+import { createHash } from 'node:crypto';
+import type { HistoryPage, MembershipRecord, MessageRecord } from './chat-store';
 import type { ConnectionStatus } from './connections-api';
-import { ChatError, type ErrorCode, ValidationError } from './errors';
+import { ChatError, type ErrorCode, RateLimitedError, ValidationError } from './errors';
 import { lowestIdAt, timeOfId } from './ids';
 
 // The frames the server sends (see the README's protocol section).
 
-export interface Sender {
+/** Who a member is: the server's record, never the client's claim. */
+export interface Member {
   connectionId: string;
   name?: string;
+  /** Short and stable per connection: tells two members of the same name apart. */
+  handle: string;
+}
+
+/**
+ * A member's handle: 6 hex digits of a hash of the connection id. Names are free text (duplicates and
+ * lookalikes allowed), so clients show the handle beside them; it reveals nothing about the id.
+ */
+export function handleOf(connectionId: string): string {
+  return createHash('sha256').update(connectionId).digest('hex').slice(0, 6);
+}
+
+function member(connectionId: string, name: string | undefined): Member {
+  return { connectionId, ...(name === undefined ? {} : { name }), handle: handleOf(connectionId) };
 }
 
 export interface MessageFrame {
   type: 'message';
   room: string;
   id: string;
-  from: Sender;
+  from: Member;
   msg: string;
   sentAt: string;
 }
 
 export type ServerFrame =
-  | { type: 'joined' | 'left'; room: string; connectionId: string; name?: string }
+  | ({ type: 'joined' | 'left'; room: string } & Member)
   | MessageFrame
   | { type: 'history'; room: string; messages: MessageFrame[]; more: boolean }
   | { type: 'pong' }
-  | { type: 'error'; code: ErrorCode; message: string; action?: string; room?: string }
+  | {
+      type: 'error';
+      code: ErrorCode;
+      message: string;
+      action?: string;
+      room?: string;
+      retryAfterMs?: number;
+    }
   | { type: 'help'; echo: string; actions: Record<string, unknown>; connection: ConnectionStatus };
 
 /** `joined` / `left`, saying who from the server's record of the membership. */
 export function membershipFrame(type: 'joined' | 'left', membership: MembershipRecord): ServerFrame {
   const { roomId: room, connectionId, name } = membership;
-  return { type, room, connectionId, ...(name === undefined ? {} : { name }) };
+  return { type, room, ...member(connectionId, name) };
 }
 
 /** The `message` frame for a stored message (live delivery and history replay send the same thing). */
 export function messageFrame(message: MessageRecord): MessageFrame {
   const { roomId: room, id, senderId, senderName, msg, sentAt } = message;
-  const from = { connectionId: senderId, ...(senderName === undefined ? {} : { name: senderName }) };
-  return { type: 'message', room, id, from, msg, sentAt };
+  return { type: 'message', room, id, from: member(senderId, senderName), msg, sentAt };
+}
+
+/**
+ * What a history frame's messages may take: API Gateway refuses a frame over 128 KB, and a page of 100
+ * messages of 16 KiB each would be 1.6 MB. The rest of the 128 KB is left for the frame's other fields.
+ */
+export const HISTORY_MESSAGES_MAX_BYTES = 120 * 1024;
+
+/** A `fits` test for ChatStore.roomHistory that ends the page where the frame would outgrow its budget. */
+export function historyBudget(): (message: MessageRecord) => boolean {
+  let left = HISTORY_MESSAGES_MAX_BYTES;
+  return (message) => {
+    const bytes = Buffer.byteLength(JSON.stringify(messageFrame(message)), 'utf8') + 1; // and its comma
+    if (bytes > left) return false;
+    left -= bytes;
+    return true;
+  };
+}
+
+export function historyFrame(room: string, { messages, more }: HistoryPage): ServerFrame {
+  return { type: 'history', room, messages: messages.map(messageFrame), more };
 }
 
 /**
@@ -84,5 +127,6 @@ export function errorFrame(error: unknown, context: { action?: string; room?: st
     message: known ? error.message : 'Something went wrong; try again',
     ...(context.action ? { action: context.action } : {}),
     ...(context.room ? { room: context.room } : {}),
+    ...(error instanceof RateLimitedError ? { retryAfterMs: error.retryAfterMs } : {}),
   };
 }

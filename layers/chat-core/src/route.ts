@@ -1,16 +1,18 @@
 import type { Context } from 'aws-lambda';
-import { ChatStore } from './chat-store';
+import { ChatStore, type MembershipRecord } from './chat-store';
 import {
   connectionLifetimeSeconds,
   fanoutConcurrency,
+  maxRoomsPerConnection,
   messageLifetimeSeconds,
+  messageRateLimit,
   queryPageSize,
   tableName,
 } from './config';
 import { ConnectionsApi, connectionsEndpoint } from './connections-api';
 import { dynamoDbClient } from './dynamodb';
 import { ChatError } from './errors';
-import { type FanoutResult, fanOut } from './fanout';
+import { announceDepartures, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
 import { logger } from './logger';
 import { errorFrame, type ServerFrame } from './protocol';
 import { validateRoomId } from './validation';
@@ -26,6 +28,8 @@ export function chatStore(): ChatStore {
     connectionLifetimeSeconds: connectionLifetimeSeconds(),
     messageLifetimeSeconds: messageLifetimeSeconds(),
     pageSize: queryPageSize(),
+    maxRoomsPerConnection: maxRoomsPerConnection(),
+    messageRateLimit: messageRateLimit(),
   });
   return store;
 }
@@ -39,11 +43,9 @@ export interface RouteContext {
   /** Posts a frame to the caller. */
   reply(frame: ServerFrame): Promise<void>;
   /** Posts a frame to every live member of a room (see fanOut). */
-  broadcast(
-    room: string,
-    frame: ServerFrame,
-    options?: { last?: string; exclude?: string },
-  ): Promise<FanoutResult>;
+  broadcast(room: string, frame: ServerFrame, options?: FanoutOptions): Promise<FanoutResult>;
+  /** Tells each room of these memberships that the member left. */
+  announceDepartures(memberships: MembershipRecord[]): Promise<void>;
 }
 
 type RouteLogic = (context: RouteContext) => Promise<WebSocketResult | undefined>;
@@ -60,6 +62,7 @@ function routeContext(event: WebSocketEvent): RouteContext {
     connections,
     reply: (frame) => connections.post(connectionId, frame),
     broadcast: (room, frame, options) => fanOut(deps, room, frame, options),
+    announceDepartures: (memberships) => announceDepartures(deps, memberships),
   };
 }
 

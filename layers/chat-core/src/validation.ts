@@ -8,10 +8,17 @@ export const ROOM_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 /** API Gateway connection ids (`L0SM9cOFvHcCIhw=`): case-sensitive, base64 alphabet. */
 export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9_+/-]{1,127}={0,2}$/;
 export const DISPLAY_NAME_MAX_CHARS = 32;
+/** What `msg` may cost inside a frame: its JSON-encoded UTF-8 bytes (see jsonEncodedBytes). */
 export const MESSAGE_MAX_BYTES = 16 * 1024;
 
-// Control, format (bidi overrides, zero-width), surrogate, unassigned and private-use characters.
-const INVISIBLE_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Cs}\p{Cn}\p{Co}\u2028\u2029]/u;
+// Control, format (bidi overrides, zero-width), surrogate, unassigned, private-use and default-ignorable
+// characters (Hangul fillers, the combining grapheme joiner, variation selectors): all render as nothing.
+const INVISIBLE_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Cs}\p{Cn}\p{Co}\p{Default_Ignorable_Code_Point}\u2028\u2029]/u;
+// A character that shows something; the braille blank is a symbol that shows nothing.
+const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;
+const BLANK_SYMBOLS = /\u2800/gu;
+// Stacked combining marks (a "zalgo" name) draw over the lines around them; counted decomposed.
+const MARK_PILE = /\p{M}{4}/u;
 
 function requireString(field: string, value: unknown): string {
   if (typeof value !== 'string') {
@@ -36,7 +43,11 @@ export function validateConnectionId(value: unknown): string {
   return id;
 }
 
-/** Display names are shown to other users: printable text only, trimmed, at most 32 characters. */
+/**
+ * Display names are shown to other users: printable text only, trimmed, at most 32 characters, with at
+ * least one visible character and no pile of combining marks. Lookalikes and duplicates are allowed:
+ * every member also has a handle (see protocol.ts) that tells two "Ada"s apart.
+ */
 export function validateDisplayName(value: unknown): string {
   const raw = requireString('name', value);
   if (INVISIBLE_OR_CONTROL.test(raw)) {
@@ -47,17 +58,39 @@ export function validateDisplayName(value: unknown): string {
   if (length === 0 || length > DISPLAY_NAME_MAX_CHARS) {
     throw new ValidationError('name', `"name" must be 1-${DISPLAY_NAME_MAX_CHARS} characters`);
   }
+  if (
+    !VISIBLE.test(name.replace(BLANK_SYMBOLS, '')) ||
+    /^\p{M}/u.test(name) ||
+    MARK_PILE.test(name.normalize('NFD'))
+  ) {
+    throw new ValidationError(
+      'name',
+      '"name" must show at least one letter, digit or symbol, and not start with or stack combining marks',
+    );
+  }
   return name;
 }
 
-/** Message text: non-blank, at most 16 KiB of UTF-8 so every frame stays far below API Gateway's 128 KB. */
+/** The bytes a string costs inside a JSON frame (escapes included: a control character costs 6). */
+export function jsonEncodedBytes(text: string): number {
+  return Buffer.byteLength(JSON.stringify(text), 'utf8') - 2;
+}
+
+/**
+ * Message text: non-blank and at most 16 KiB as it is encoded in a frame, so one message frame stays
+ * far below API Gateway's 128 KB whatever characters it holds (history pages have their own byte budget).
+ */
 export function validateMessageText(value: unknown): string {
   const msg = requireString('msg', value);
   if (msg.trim().length === 0) {
     throw new ValidationError('msg', '"msg" must not be empty');
   }
-  if (Buffer.byteLength(msg, 'utf8') > MESSAGE_MAX_BYTES) {
-    throw new ValidationError('msg', `"msg" must be at most ${MESSAGE_MAX_BYTES} bytes`, 'MESSAGE_TOO_LARGE');
+  if (jsonEncodedBytes(msg) > MESSAGE_MAX_BYTES) {
+    throw new ValidationError(
+      'msg',
+      `"msg" must be at most ${MESSAGE_MAX_BYTES} bytes as JSON-encoded UTF-8 (a control character counts 6, a quote or backslash 2)`,
+      'MESSAGE_TOO_LARGE',
+    );
   }
   return msg;
 }

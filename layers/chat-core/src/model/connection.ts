@@ -12,6 +12,13 @@ export const connectionSchema = createSchema({
     name: { type: 'string' },
     sourceIp: { type: 'string' },
     userAgent: { type: 'string' },
+    /** Memberships held; the join transaction keeps it below the per-connection cap. */
+    roomCount: { type: 'number' },
+    /**
+     * Epoch ms when the connection's request token bucket is full again (the state of a token bucket
+     * kept as one number, the "theoretical arrival time" of the generic cell rate algorithm).
+     */
+    bucketFullAt: { type: 'number' },
     /** Epoch seconds; the table's TTL attribute. */
     expiresAt: { type: 'number', required: true },
   },

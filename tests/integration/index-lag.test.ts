@@ -1,0 +1,69 @@
+import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
+import { HandlerHarness, sampleEvent } from '../support/handler-harness';
+
+// On AWS the room index (a GSI) lags the table: a member who just joined can be missing from it, one who
+// just left still listed. DynamoDB Local's indexes never lag, so a proxy replays the index's previous answer.
+const harness = new HandlerHarness();
+const proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
+beforeAll(async () => {
+  await harness.start({ AWS_ENDPOINT_URL_DYNAMODB: await proxy.start() });
+}, 60_000);
+afterAll(async () => {
+  await harness.stop();
+  await proxy.stop();
+});
+beforeEach(() => {
+  proxy.indexLag = false;
+  harness.recorder.clear();
+});
+
+const { recorder } = harness;
+const invoke = (fn: 'JoinFunction' | 'SendFunction' | 'LeaveFunction', connectionId: string, body: object) =>
+  harness.invoke(
+    fn,
+    sampleEvent(fn === 'JoinFunction' ? 'join' : fn === 'SendFunction' ? 'send' : 'leave', {
+      connectionId,
+      body,
+    }),
+  );
+const types = (connectionId: string) => recorder.framesTo(connectionId).map((f) => f.type);
+
+/** A room of two whose index answer is recorded, then frozen: later joins and leaves do not show in it. */
+async function laggingRoom(room: string) {
+  const a = await harness.connection('Ada');
+  const b = await harness.connection('Bob');
+  await invoke('JoinFunction', a, { action: 'join', room });
+  await invoke('JoinFunction', b, { action: 'join', room });
+  recorder.clear();
+  proxy.indexLag = true;
+  return { a, b };
+}
+
+test('a joiner missing from the index still gets its own joined, its history and its first echo', async () => {
+  const { a, b } = await laggingRoom('lag-join');
+  const c = await harness.connection('Cy');
+  await invoke('JoinFunction', c, { action: 'join', room: 'lag-join' });
+  await invoke('SendFunction', c, { action: 'send', room: 'lag-join', msg: 'first words' });
+  expect(types(c)).toEqual(['joined', 'history', 'message']);
+  for (const other of [a, b]) expect(types(other)).toEqual(['joined', 'message']);
+});
+
+test('a leaver still in the index gets its left once, and the others get it once', async () => {
+  const { a, b } = await laggingRoom('lag-leave');
+  await invoke('LeaveFunction', a, { action: 'leave', room: 'lag-leave' });
+  expect(types(a)).toEqual(['left']);
+  expect(types(b)).toEqual(['left']);
+});
+
+test('a send racing its own leave always answers the sender: its echo or an error', async () => {
+  for (let trial = 0; trial < 10; trial++) {
+    const { a } = await laggingRoom(`lag-race-${trial}`);
+    await Promise.all([
+      invoke('SendFunction', a, { action: 'send', room: `lag-race-${trial}`, msg: 'racing' }),
+      invoke('LeaveFunction', a, { action: 'leave', room: `lag-race-${trial}` }),
+    ]);
+    const answers = recorder.framesTo(a).filter((f) => f.type === 'message' || f.type === 'error');
+    expect(answers).toHaveLength(1);
+    expect(types(a).filter((t) => t === 'left')).toHaveLength(1);
+  }
+});
