@@ -1,9 +1,12 @@
 // Builds a SAM template's functions and layers the way `sam build` does, into a local folder:
-// esbuild functions from their own `Metadata.BuildProperties`, makefile layers with `make build-<Id>`.
-// Everything else is used in place, as Lambda would load it from `CodeUri` / `ContentUri`.
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+// esbuild functions from their own `Metadata.BuildProperties`, makefile functions and layers with
+// `make build-<Id>` (as SAM's makefile builder runs it). Everything else is used in place, as Lambda
+// would load it from `CodeUri` / `ContentUri`.
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { type BuildOptions, build, type Format, type Loader } from 'esbuild';
 import { functionProperties, isPlainObject, loadTemplate, resourcesOfType, type Template } from './template';
 
@@ -99,10 +102,14 @@ async function buildFunction(
   const codeDir = localPath(templateDir, props.CodeUri ?? '.', `${logicalId}.CodeUri`);
   const handler = props.Handler;
   if (typeof handler !== 'string') throw new Error(`${logicalId} has no Handler`);
+  const outDir = join(buildDir, 'functions', logicalId);
+  if (metadata.BuildMethod === 'makefile') {
+    await replaceFolder(outDir, (staging) => runMake(templateDir, codeDir, metadata, logicalId, staging));
+    return { codeDir: outDir, handler, sourceMaps: false };
+  }
   if (metadata.BuildMethod !== 'esbuild') return { codeDir, handler, sourceMaps: false };
 
   const buildProperties = isPlainObject(metadata.BuildProperties) ? metadata.BuildProperties : {};
-  const outDir = join(buildDir, 'functions', logicalId);
   let sourceMaps = false;
   await replaceFolder(outDir, async (staging) => {
     const options = esbuildOptions(codeDir, handler, buildProperties, staging);
@@ -139,21 +146,58 @@ async function buildLayer(
 ): Promise<string> {
   const resource = template.Resources[logicalId]!;
   const contentDir = localPath(templateDir, resource.Properties?.ContentUri, `${logicalId}.ContentUri`);
-  if (resource.Metadata?.BuildMethod !== 'makefile') return contentDir;
+  const metadata = resource.Metadata ?? {};
+  if (metadata.BuildMethod !== 'makefile') return contentDir;
   const artifactsDir = join(buildDir, 'layers', logicalId);
-  await replaceFolder(artifactsDir, (staging) => {
-    const result = spawnSync('make', ['--no-print-directory', `build-${logicalId}`], {
-      cwd: contentDir,
-      env: { ...process.env, ARTIFACTS_DIR: staging },
-      encoding: 'utf8',
-    });
-    if (result.error || result.status !== 0) {
-      throw new Error(
-        `make build-${logicalId} failed: ${result.error?.message ?? ''}${result.stderr}${result.stdout}`,
-      );
-    }
-  });
+  await replaceFolder(artifactsDir, (staging) =>
+    runMake(templateDir, contentDir, metadata, logicalId, staging),
+  );
   return artifactsDir;
+}
+
+const execFileAsync = promisify(execFile);
+
+/**
+ * `make --makefile <ContextPath>/Makefile build-<Id>` with ARTIFACTS_DIR set, as SAM's makefile builder runs
+ * it: in a scratch copy of the code folder (`ProjectRootDirectory`, else `CodeUri`), or in
+ * `WorkingDirectory` (mapped into the copy when it lies inside the code folder).
+ */
+async function runMake(
+  templateDir: string,
+  codeUriDir: string,
+  metadata: Record<string, unknown>,
+  logicalId: string,
+  artifactsDir: string,
+): Promise<void> {
+  const option = (name: string) =>
+    typeof metadata[name] === 'string' ? resolve(templateDir, metadata[name] as string) : undefined;
+  const sourceDir = option('ProjectRootDirectory') ?? codeUriDir;
+  const makefile = join(option('ContextPath') ?? sourceDir, 'Makefile');
+  const scratch = mkdtempSync(join(tmpdir(), 'make-build-'));
+  try {
+    cpSync(sourceDir, scratch, {
+      recursive: true,
+      filter: (path) => !['.aws-sam', '.git'].includes(basename(path)),
+    });
+    const workingDir = option('WorkingDirectory');
+    const inSource = workingDir !== undefined && !relative(sourceDir, workingDir).startsWith('..');
+    const cwd =
+      workingDir === undefined
+        ? scratch
+        : inSource
+          ? join(scratch, relative(sourceDir, workingDir))
+          : workingDir;
+    await execFileAsync('make', ['--makefile', makefile, `build-${logicalId}`], {
+      cwd,
+      env: { ...process.env, ARTIFACTS_DIR: artifactsDir },
+    }).catch((error: Error & { stdout?: string; stderr?: string }) => {
+      throw new Error(
+        `make build-${logicalId} failed: ${error.message}${error.stderr ?? ''}${error.stdout ?? ''}`,
+      );
+    });
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 /** Builds every function and layer of a template (all in parallel; esbuild is fast). */

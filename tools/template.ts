@@ -4,6 +4,7 @@ import { type CollectionTag, parse, type ScalarTag } from 'yaml';
 /** A CloudFormation/SAM template, as plain JSON-shaped data (short-form tags expanded to `Fn::X`). */
 export interface Template {
   Parameters?: Record<string, { Type: string; Default?: unknown }>;
+  Conditions?: Record<string, unknown>;
   Globals?: { Function?: Record<string, unknown> };
   Resources: Record<string, Resource>;
   Outputs?: Record<string, unknown>;

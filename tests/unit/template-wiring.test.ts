@@ -1,9 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { DEFAULT_CONNECTION_LIFETIME_SECONDS } from '../../layers/chat-core/src/config';
 import { buildTemplate } from '../../tools/build';
-import { functionProperties, loadTemplate, resourcesOfType } from '../../tools/template';
+import { functionProperties, loadTemplate, resourcesOfType, type Template } from '../../tools/template';
 import { TEMPLATE_PATH } from '../support/test-table';
 
 const ROOT = join(__dirname, '..', '..');
@@ -11,6 +13,18 @@ const template = loadTemplate(TEMPLATE_PATH);
 const resources = template.Resources;
 const functionIds = resourcesOfType(template, 'AWS::Serverless::Function').map(([id]) => id);
 const refTo = (id: string) => ({ Ref: id });
+
+/** Why the stage would keep serving old routes after a `sam deploy` that changes them. */
+function deploymentProblems(t: Template): string[] {
+  const problems = resourcesOfType(t, 'AWS::ApiGatewayV2::Deployment').map(
+    ([id]) => `${id}: a hand-made deployment is created once and never again`,
+  );
+  for (const [id, stage] of resourcesOfType(t, 'AWS::ApiGatewayV2::Stage')) {
+    if (stage.Properties?.AutoDeploy !== true) problems.push(`${id}: AutoDeploy is not true`);
+    if (stage.Properties?.DeploymentId !== undefined) problems.push(`${id}: names a DeploymentId`);
+  }
+  return problems;
+}
 
 interface Statement {
   Effect: string;
@@ -68,25 +82,76 @@ describe('routes', () => {
           ),
         },
       });
-      expect(resources.Deployment!.DependsOn).toContain(routeId);
+      // The stage's first automatic deployment must have every route.
+      expect(resources.Stage!.DependsOn).toContain(routeId);
     },
   );
 
-  test('a stage deploys the API with throttling and outputs give both URLs', () => {
-    expect(resources.Stage!.Properties).toMatchObject({
-      ApiId: refTo('ChatApi'),
-      StageName: refTo('StageName'),
-      DeploymentId: refTo('Deployment'),
-      DefaultRouteSettings: {
-        ThrottlingBurstLimit: expect.any(Number),
-        ThrottlingRateLimit: expect.any(Number),
-      },
-    });
+  test('the stage deploys itself on every change, with throttles and logs; outputs give both URLs', () => {
+    expect(deploymentProblems(template)).toEqual([]);
+    const stage = resources.Stage!.Properties!;
+    expect(stage).toMatchObject({ ApiId: refTo('ChatApi'), StageName: refTo('StageName') });
+    const defaults = stage.DefaultRouteSettings as Record<string, unknown>;
+    const perRoute = stage.RouteSettings as Record<string, Record<string, unknown>>;
+    expect(Object.keys(perRoute).sort()).toEqual(['$connect', 'join']);
+    for (const settings of [defaults, ...Object.values(perRoute)]) {
+      expect(settings).toMatchObject({ LoggingLevel: 'ERROR', DataTraceEnabled: false });
+    }
+    for (const settings of Object.values(perRoute)) {
+      expect(settings.ThrottlingRateLimit).toBeLessThan(defaults.ThrottlingRateLimit as number);
+      expect(settings.ThrottlingBurstLimit).toBeLessThan(defaults.ThrottlingBurstLimit as number);
+    }
     expect(JSON.stringify(template.Outputs)).toContain(
       'wss://${ChatApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}',
     );
     expect(JSON.stringify(template.Outputs)).toContain(
       'https://${ChatApi}.execute-api.${AWS::Region}.amazonaws.com/${StageName}/@connections',
+    );
+  });
+
+  test('a hand-made deployment or a stage without AutoDeploy is caught', () => {
+    const drifted = structuredClone(template);
+    drifted.Resources.Deployment = {
+      Type: 'AWS::ApiGatewayV2::Deployment',
+      Properties: { ApiId: refTo('ChatApi') },
+    };
+    drifted.Resources.Stage!.Properties = {
+      ...drifted.Resources.Stage!.Properties,
+      AutoDeploy: false,
+      DeploymentId: refTo('Deployment'),
+    };
+    expect(deploymentProblems(drifted)).toEqual([
+      'Deployment: a hand-made deployment is created once and never again',
+      'Stage: AutoDeploy is not true',
+      'Stage: names a DeploymentId',
+    ]);
+  });
+
+  test('access logs are one JSON line per event, in a log group with a retention period', () => {
+    const { DestinationArn, Format } = resources.Stage!.Properties!.AccessLogSettings as {
+      DestinationArn: { 'Fn::GetAtt': string[] };
+      Format: string;
+    };
+    const [groupId] = DestinationArn['Fn::GetAtt'];
+    expect(resources[groupId!]!.Type).toBe('AWS::Logs::LogGroup');
+    expect(resources[groupId!]!.Properties!.RetentionInDays).toEqual(refTo('LogRetentionInDays'));
+    const fields = JSON.parse(Format) as Record<string, string>;
+    expect(Object.values(fields)).toEqual(
+      expect.arrayContaining([
+        '$context.requestId',
+        '$context.connectionId',
+        '$context.eventType',
+        '$context.routeKey',
+        '$context.status',
+      ]),
+    );
+    // API Gateway writes execution logs to this group; made by the stack, it has a retention period.
+    expect(resources.ExecutionLogGroup!.Properties).toEqual({
+      LogGroupName: { 'Fn::Sub': '/aws/apigateway/${ChatApi}/${StageName}' },
+      RetentionInDays: refTo('LogRetentionInDays'),
+    });
+    expect(resources.Stage!.DependsOn).toEqual(
+      expect.arrayContaining(['ExecutionLogGroup', 'ApiGatewayAccount']),
     );
   });
 });
@@ -95,51 +160,94 @@ describe('functions', () => {
   const layerPackage = JSON.parse(readFileSync(join(ROOT, 'layers/chat-core/package.json'), 'utf8'))
     .name as string;
 
-  test.each(functionIds)('%s: esbuild metadata matches its runtime, handler and layer', (id) => {
-    const props = functionProperties(template, id);
-    const { BuildMethod, BuildProperties } = resources[id]!.Metadata as {
-      BuildMethod: string;
-      BuildProperties: {
-        EntryPoints: string[];
-        External: string[];
-        Target: string;
-        Minify: boolean;
-        Sourcemap: boolean;
-      };
-    };
-    expect(BuildMethod).toBe('esbuild');
-    expect(props.Runtime).toMatch(/^nodejs(22|24)\.x$/);
-    expect(props.Architectures).toEqual(['arm64']);
-    expect(BuildProperties.Target).toBe(`node${(props.Runtime as string).match(/\d+/)![0]}`);
-    expect(BuildProperties).toMatchObject({ Minify: true, Sourcemap: true });
-    expect(BuildProperties.External).toEqual(expect.arrayContaining([layerPackage, '@aws-sdk/*']));
-    const [entry] = BuildProperties.EntryPoints;
-    expect(existsSync(join(ROOT, entry!))).toBe(true);
-    // esbuild names the bundle after the entry file; the handler must point at it.
-    expect(props.Handler).toBe(`${entry!.split('/').pop()!.replace(/\.ts$/, '')}.handler`);
-    expect(readFileSync(join(ROOT, entry!), 'utf8')).toContain(`from '${layerPackage}'`);
-    expect(props.Layers).toEqual([refTo('ChatCoreLayer')]);
-  });
+  // What `make build-<Id>` runs, as SAM runs it (ARTIFACTS_DIR set, in WorkingDirectory).
+  const makeCommands = (id: string) =>
+    execFileSync('make', ['--dry-run', '--makefile', join(ROOT, 'Makefile'), `build-${id}`], {
+      cwd: ROOT,
+      env: { ...process.env, ARTIFACTS_DIR: '/artifacts' },
+      encoding: 'utf8',
+    });
+  const sameFolder = { BuildMethod: 'makefile', ContextPath: '.', WorkingDirectory: '.' };
 
-  test('the layer is built by its Makefile into nodejs/node_modules/<package>', () => {
+  test.each(functionIds)(
+    '%s: the Makefile bundles its CodeUri for its runtime, leaving out the layer',
+    (id) => {
+      const props = functionProperties(template, id);
+      expect(resources[id]!.Metadata).toEqual(sameFolder);
+      expect(props.Runtime).toMatch(/^nodejs(22|24)\.x$/);
+      expect(props.Architectures).toEqual(['arm64']);
+      // SAM copies CodeUri once per build: it holds only the handler.
+      const codeUri = props.CodeUri as string;
+      expect(readdirSync(join(ROOT, codeUri))).toEqual(['index.ts']);
+      expect(readFileSync(join(ROOT, codeUri, 'index.ts'), 'utf8')).toContain(`from '${layerPackage}'`);
+      expect(props.Handler).toBe('index.handler');
+      const command = makeCommands(id);
+      expect(command).toContain(` ${codeUri}/index.ts `);
+      expect(command).toContain('--outfile="/artifacts/index.js"');
+      expect(command).toContain(`--target=node${(props.Runtime as string).match(/\d+/)![0]} `);
+      expect(command).toContain(`--external:${layerPackage} `);
+      expect(command).toContain("'--external:@aws-sdk/*'");
+      // Source maps are only read with --enable-source-maps.
+      expect(command).toContain('--sourcemap ');
+      expect((props.Environment as { Variables: Record<string, string> }).Variables.NODE_OPTIONS).toContain(
+        '--enable-source-maps',
+      );
+      expect(props.Layers).toEqual([refTo('ChatCoreLayer')]);
+    },
+  );
+
+  test('the Makefile bundles the layer into nodejs/node_modules/<package>', () => {
     const layer = resources.ChatCoreLayer!;
-    expect(layer.Metadata).toMatchObject({ BuildMethod: 'makefile' });
-    const makefile = readFileSync(join(ROOT, layer.Properties!.ContentUri as string, 'Makefile'), 'utf8');
-    expect(makefile).toMatch(/^build-ChatCoreLayer:/m);
+    expect(layer.Metadata).toEqual({ ...sameFolder, BuildArchitecture: 'arm64' });
+    expect(layer.Properties).toMatchObject({
+      CompatibleRuntimes: ['nodejs22.x'],
+      CompatibleArchitectures: ['arm64'],
+    });
+    const command = makeCommands('ChatCoreLayer');
+    expect(command).toContain(' layers/chat-core/src/index.ts ');
+    expect(command).toContain(`--outfile="/artifacts/nodejs/node_modules/${layerPackage}/index.js"`);
+    expect(command).toContain('--target=node22 ');
   });
 
-  test('every function builds, without bundling the layer or the AWS SDK', async () => {
+  test("samconfig.toml does not turn on SAM's cache, whose key misses the lockfile and esbuild", () => {
+    expect(readFileSync(join(ROOT, 'samconfig.toml'), 'utf8')).not.toMatch(/^\s*cached\s*=\s*true/m);
+  });
+
+  test("npm run build makes, file for file, what SAM's makefile builder makes; no bundle holds the layer or the SDK", async () => {
     const dir = await mkdtemp(join(tmpdir(), 'chat-build-'));
+    const filesOf = (root: string): string[] =>
+      readdirSync(root, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => relative(root, join(entry.parentPath, entry.name)))
+        .sort();
     try {
-      const built = await buildTemplate(TEMPLATE_PATH, dir);
+      const built = await buildTemplate(TEMPLATE_PATH, join(dir, 'build'));
+      const outputs: [string, string][] = [
+        ...functionIds.map((id): [string, string] => [id, built.functions[id]!.codeDir]),
+        ['ChatCoreLayer', built.layers.ChatCoreLayer!],
+      ];
+      for (const [id, ours] of outputs) {
+        // As SAM runs it: `make --makefile <ContextPath>/Makefile build-<Id>` in WorkingDirectory, into
+        // .aws-sam/build/<Id> (as deep as .build/functions/<Id>, so the maps' relative paths match too).
+        const samDir = join(dir, '.aws-sam', 'build', id);
+        execFileSync('make', ['--makefile', join(ROOT, 'Makefile'), `build-${id}`], {
+          cwd: ROOT,
+          env: { ...process.env, ARTIFACTS_DIR: samDir },
+        });
+        expect(filesOf(ours)).toEqual(filesOf(samDir));
+        for (const file of filesOf(samDir)) {
+          expect(readFileSync(join(ours, file))).toEqual(readFileSync(join(samDir, file)));
+        }
+      }
       for (const id of functionIds) {
+        expect(filesOf(built.functions[id]!.codeDir)).toEqual(['index.js', 'index.js.map']);
         const bundle = readFileSync(join(built.functions[id]!.codeDir, 'index.js'), 'utf8');
         expect(bundle).toContain('require("chat-core")');
         expect(bundle).not.toMatch(/electrodb|ApiGatewayManagementApiClient/);
       }
-      expect(
-        existsSync(join(built.layers.ChatCoreLayer!, 'nodejs/node_modules', layerPackage, 'index.js')),
-      ).toBe(true);
+      expect(filesOf(built.layers.ChatCoreLayer!)).toEqual(
+        ['index.js', 'index.js.map', 'package.json'].map((f) => join('nodejs/node_modules', layerPackage, f)),
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -207,11 +315,55 @@ describe('least-privilege IAM', () => {
   });
 });
 
-test('the table has TTL, point-in-time recovery and encryption', () => {
-  expect(resources.ChatTable!.Properties).toMatchObject({
-    BillingMode: 'PAY_PER_REQUEST',
-    TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
-    PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-    SSESpecification: { SSEEnabled: true },
+test('the table has TTL, point-in-time recovery and encryption, and outlives the stack', () => {
+  expect(resources.ChatTable).toMatchObject({
+    DeletionPolicy: 'Retain',
+    UpdateReplacePolicy: 'Retain',
+    Properties: {
+      BillingMode: 'PAY_PER_REQUEST',
+      DeletionProtectionEnabled: true,
+      TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      SSESpecification: { SSEEnabled: true },
+    },
+  });
+});
+
+describe('limits', () => {
+  const parameters = template.Parameters as Record<string, { Default: number; MinValue?: number }>;
+
+  test.each(functionIds)('%s logs to its own group, which has a retention period', (id) => {
+    const { LoggingConfig } = functionProperties(template, id) as {
+      LoggingConfig: { LogGroup: { Ref: string } };
+    };
+    const group = resources[LoggingConfig.LogGroup.Ref]!;
+    expect(group.Type).toBe('AWS::Logs::LogGroup');
+    expect(group.Properties!.RetentionInDays).toEqual(refTo('LogRetentionInDays'));
+    const owners = functionIds.filter(
+      (other) =>
+        JSON.stringify(functionProperties(template, other).LoggingConfig) === JSON.stringify(LoggingConfig),
+    );
+    expect(owners).toEqual([id]);
+  });
+
+  test('every function has reserved concurrency from a parameter (0 leaves it out)', () => {
+    expect(parameters.FunctionConcurrencyLimit).toMatchObject({ Type: 'Number', MinValue: 0 });
+    expect(parameters.FunctionConcurrencyLimit!.Default).toBeGreaterThan(0);
+    expect(template.Conditions?.CapsConcurrency).toEqual({
+      'Fn::Not': [{ 'Fn::Equals': [refTo('FunctionConcurrencyLimit'), 0] }],
+    });
+    for (const id of functionIds) {
+      expect(functionProperties(template, id).ReservedConcurrentExecutions).toEqual({
+        'Fn::If': ['CapsConcurrency', refTo('FunctionConcurrencyLimit'), refTo('AWS::NoValue')],
+      });
+    }
+  });
+
+  test('connection items live at least as long as API Gateway lets a connection live (2 hours)', () => {
+    // Nothing refreshes expiresAt on activity, so a shorter lifetime would drop live members from fan-out.
+    const lifetime = parameters.ConnectionLifetimeSeconds!;
+    expect(lifetime.MinValue).toBe(2 * 60 * 60);
+    expect(lifetime.Default).toBe(DEFAULT_CONNECTION_LIFETIME_SECONDS);
+    expect(DEFAULT_CONNECTION_LIFETIME_SECONDS).toBeGreaterThan(lifetime.MinValue!);
   });
 });
