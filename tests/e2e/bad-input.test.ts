@@ -95,6 +95,16 @@ const refused: [string, string, (f: Frame) => boolean][] = [
     `{"action":"send","room":"lobby","msg":"${'x'.repeat(16 * KB + 1)}"}`,
     error('MESSAGE_TOO_LARGE'),
   ],
+  [
+    'send control characters that escape past 16 KiB (6 bytes each)',
+    JSON.stringify({ action: 'send', room: 'lobby', msg: '\u0001'.repeat(Math.floor((16 * KB) / 6) + 1) }),
+    error('MESSAGE_TOO_LARGE'),
+  ],
+  [
+    'send a msg of quotes that escapes past 16 KiB',
+    JSON.stringify({ action: 'send', room: 'lobby', msg: '"'.repeat(8 * KB + 1) }),
+    error('MESSAGE_TOO_LARGE'),
+  ],
   ['send to a room not joined', '{"action":"send","room":"elsewhere","msg":"hi"}', error('NOT_A_MEMBER')],
   ['leave a room not joined', '{"action":"leave","room":"elsewhere"}', error('NOT_A_MEMBER')],
   ['leave with a slash in the room', '{"action":"leave","room":"a/b"}', error('BAD_REQUEST')],
@@ -180,6 +190,10 @@ describe('the name on $connect', () => {
     ['a control character', 'Ad\u0007a'],
     ['a bidirectional override', 'Ada\u202E'],
     ['only spaces', '   '],
+    ['only a Hangul filler', '\u3164'],
+    ['only braille blanks', '\u2800\u2800\u2800'],
+    ['a lone combining mark', '\u0301'],
+    ['a combining grapheme joiner', 'Ada\u034F'],
   ])('with %s refuses the handshake with 400 and writes nothing', async (_, name) => {
     const before = await table();
     await expect(TestClient.connect(stack.webSocketUrl, { name })).rejects.toMatchObject({ status: 400 });

@@ -1,6 +1,7 @@
 // Faults: gone recipients, DynamoDB throttling, failing and down (a real stop and restart of
 // DynamoDB Local), lost $disconnects and clients dropped mid-fan-out. Nothing may be lost or left half-done.
 import { mkdtemp, rm } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatStore } from 'chat-core';
@@ -57,7 +58,7 @@ async function member(room: string, name: string): Promise<{ client: TestClient;
 
 const isError = (code: string) => (f: Frame) => f.type === 'error' && f.code === code;
 
-test('a member whose connection is gone (410) is removed and everyone else still gets the message', async () => {
+test('a member whose connection is gone (410) is removed, everyone else still gets the message and hears it left', async () => {
   const a = await member('gone-room', 'A');
   const b = await member('gone-room', 'B');
   const x = await member('gone-room', 'X');
@@ -69,8 +70,12 @@ test('a member whose connection is gone (410) is removed and everyone else still
   expect(await store.getConnection(x.id)).toBeDefined(); // still in the table: its $disconnect was lost
 
   const toB = b.client.next((f) => f.type === 'message');
+  const leftSeen = [a, b].map(({ client }) =>
+    client.next((f) => f.type === 'left' && f.connectionId === x.id),
+  );
   await a.client.request({ action: 'send', room: 'gone-room', msg: 'still here?' }, 'message');
   expect(await toB).toMatchObject({ msg: 'still here?' });
+  for (const left of leftSeen) expect(await left).toMatchObject({ room: 'gone-room', name: 'X' });
   await eventually(async () => expect(await store.getConnection(x.id)).toBeUndefined());
   expect(await store.listRoomMembers('gone-room')).not.toContain(x.id);
   await Promise.all([a.client.close(), b.client.close()]);
@@ -170,48 +175,80 @@ test('clients dropped without a close frame mid-fan-out: the rest get the messag
   await Promise.all([sender!, ...staying].map((m) => m.client.close()));
 });
 
-describe('$disconnect never arrives', () => {
-  let shortLived: TestStack;
-  beforeAll(async () => {
-    shortLived = await startTestStack({
-      environment: { CONNECTION_LIFETIME_SECONDS: '2' },
-      dropInvocation: (routeKey) => routeKey === '$disconnect',
-    });
-  }, 60_000);
-  afterAll(() => shortLived.stop());
-
-  test("the connection's items carry an expiresAt and are invisible to fan-out once expired", async () => {
-    const join = async (name: string) => {
-      const client = await TestClient.connect(shortLived.webSocketUrl, { name });
-      const joined = await client.request({ action: 'join', room: 'ttl-room' }, 'joined');
-      return { client, id: String(joined.connectionId) };
-    };
-    const ghost = await join('Ghost');
-    await ghost.client.drop();
-    const shortStore = new ChatStore({
-      client: localDynamoDbClient(shortLived.dynamoDb.endpoint),
-      table: shortLived.tableName,
-      connectionLifetimeSeconds: 2,
-    });
-    const items = await scanTable(localDynamoDbClient(shortLived.dynamoDb.endpoint), shortLived.tableName);
-    const ghostItems = items.filter((item) => item.connectionId === ghost.id);
-    expect(ghostItems.length).toBe(2); // connection + membership, left behind
-    for (const item of ghostItems)
-      expect(item.expiresAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 2);
-
-    await new Promise((resolve) => setTimeout(resolve, 3000));
-    expect(await shortStore.listRoomMembers('ttl-room')).toEqual([]);
-    const a = await join('A');
-    shortLived.functionLog.length = 0;
-    await a.client.request({ action: 'send', room: 'ttl-room', msg: 'alone' }, 'message');
-    // The fan-out's summary line comes after its last delivery.
-    await eventually(() => {
-      const fanout = shortLived.functionLog
-        .filter((line) => line.startsWith('{'))
-        .map((line) => JSON.parse(line) as Record<string, unknown>)
-        .find((line) => line.message === 'fan-out done' && line.frameType === 'message');
-      expect(fanout).toMatchObject({ members: 1, delivered: 1, gone: 0 });
-    });
-    await a.client.close();
+test('a handshake abandoned while $connect runs leaves nothing any other connection reads as live', async () => {
+  const watcher = await member('abandon-room', 'Watcher');
+  const seenBefore = new Set(stack.gatewayLog.filter((l) => l.startsWith('$connect ')));
+  // $connect's write is throttled a few times (the SDK backs off and retries), so it is still running
+  // when the client gives up.
+  let throttled = 0;
+  proxy.fault = (operation) => (operation === 'PutItem' && throttled++ < 3 ? 'throttle' : 'pass');
+  const started = stack.dispatched.length;
+  const socket = connect(stack.port, '127.0.0.1');
+  socket.write(
+    `GET /${stack.app.webSocketApis[0]!.stageName}?name=Quitter HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n` +
+      'Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+  await eventually(() =>
+    expect(stack.dispatched.slice(started).some((d) => d.routeKey === '$connect')).toBe(true),
+  );
+  socket.destroy();
+  let line = '';
+  await eventually(() => {
+    line = stack.gatewayLog.find((l) => l.startsWith('$connect ') && !seenBefore.has(l)) ?? '';
+    expect(line).toMatch(/ 200$/);
   });
+  const quitter = line.split(' ')[1]!;
+  // Its connection item may stay until TTL (no $disconnect comes for a connection that never opened), but it
+  // is in no room, the gateway answers 410 for it, and rooms go on without it.
+  const items = (await scanTable(db(), stack.tableName)).filter((item) => item.connectionId === quitter);
+  expect(items.every((item) => String(item.sk).startsWith('$connection#connection'))).toBe(true);
+  expect(await store.listConnectionRooms(quitter)).toEqual([]);
+  expect((await fetch(`${stack.connectionsUrl}/${encodeURIComponent(quitter)}`)).status).toBe(410);
+  expect(
+    await watcher.client.request({ action: 'send', room: 'abandon-room', msg: 'alone?' }, 'message'),
+  ).toMatchObject({
+    msg: 'alone?',
+  });
+  expect(await store.listRoomMembers('abandon-room')).toEqual([watcher.id]);
+  await watcher.client.close();
+});
+
+test("$disconnect never arrives: the connection's items carry an expiresAt and fan-out skips them once it passes", async () => {
+  const ghost = await member('ttl-room', 'Ghost');
+  lostDisconnects.add(ghost.id);
+  await ghost.client.drop();
+  await eventually(() =>
+    expect(stack.gatewayLog.some((l) => l.startsWith(`$disconnect ${ghost.id}`))).toBe(true),
+  );
+  const lifetime = 8100; // the template's default ConnectionLifetimeSeconds
+  const ghostItems = (await scanTable(db(), stack.tableName)).filter(
+    (item) => item.connectionId === ghost.id,
+  );
+  expect(ghostItems).toHaveLength(2); // connection + membership, left behind
+  for (const item of ghostItems)
+    expect(item.expiresAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + lifetime);
+
+  // The same leftovers, written as if their connection had gone three hours ago: past their expiresAt,
+  // not yet deleted by TTL (DynamoDB takes days).
+  const threeHoursAgo = new ChatStore({
+    client: db(),
+    table: stack.tableName,
+    connectionLifetimeSeconds: lifetime,
+    now: () => Date.now() - 3 * 3600 * 1000,
+  });
+  await threeHoursAgo.registerConnection({ connectionId: 'LongGoneConn00=', connectedAt: 0, name: 'Old' });
+  await threeHoursAgo.joinRoom('LongGoneConn00=', 'expired-room');
+  expect(await store.listRoomMembers('expired-room')).toEqual([]);
+  const a = await member('expired-room', 'A');
+  stack.functionLog.length = 0;
+  await a.client.request({ action: 'send', room: 'expired-room', msg: 'alone' }, 'message');
+  // The fan-out's summary line comes after its last delivery.
+  await eventually(() => {
+    const fanout = stack.functionLog
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => line.message === 'fan-out done' && line.frameType === 'message');
+    expect(fanout).toMatchObject({ members: 1, delivered: 1, gone: 0 });
+  });
+  await a.client.close();
 });
