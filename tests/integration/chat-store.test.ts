@@ -295,6 +295,17 @@ describe('per-connection limits', () => {
     await expect(s.takeRequestToken(id)).rejects.toMatchObject({ code: 'RATE_LIMITED' });
   });
 
+  test('joins and request tokens of one connection at once all go through (conflicts are retried)', async () => {
+    const s = store({ messageRateLimit: { rate: 1, burst: 100 } });
+    const id = await connected(s);
+    const rooms = Array.from({ length: 10 }, (_, i) => `busy${i}`);
+    await Promise.all([
+      ...rooms.map((room) => s.joinRoom(id, room)),
+      ...rooms.map(() => s.takeRequestToken(id)),
+    ]);
+    expect((await s.listConnectionRooms(id)).length).toBe(10);
+  });
+
   test('concurrent requests share one bucket exactly', async () => {
     const s = store({ now: () => 5_000_000, messageRateLimit: { rate: 1, burst: 5 } });
     const id = await connected(s);

@@ -74,6 +74,26 @@ const DEFAULT_MAX_ROOMS = 50;
 const DEFAULT_RATE_LIMIT = { rate: 5, burst: 60 };
 /** Deletes in flight while removing one connection's memberships. */
 const REMOVE_CONCURRENCY = 16;
+/**
+ * Writes to an item that a transaction holds fail at once with a conflict (two joins of one connection,
+ * a join beside a send's request token); DynamoDB says to retry them, and the SDK does not.
+ */
+const CONFLICT_ATTEMPTS = 6;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const conflictBackoff = (attempt: number) => sleep(20 * 2 ** attempt * (0.5 + Math.random()));
+
+/** Runs a transaction again while it is canceled by a conflict (never when a condition failed). */
+async function retryingConflicts<R extends { canceled: boolean; data: { code?: string }[] }>(
+  write: () => Promise<R>,
+): Promise<R> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await write();
+    const conflict = result.canceled && result.data.some((item) => item.code === 'TransactionConflict');
+    if (!conflict || attempt === CONFLICT_ATTEMPTS) return result;
+    await conflictBackoff(attempt);
+  }
+}
 
 /** The data operations the handlers call; every read filters out items whose TTL has passed. */
 export class ChatStore {
@@ -141,19 +161,21 @@ export class ChatStore {
       ...(connection.name === undefined ? {} : { name: connection.name }),
     };
     const now = this.nowSeconds();
-    const result = await this.service.transaction
-      .write(({ connection: connections, membership: memberships }) => [
-        connections
-          .patch({ connectionId })
-          .add({ roomCount: 1 })
-          .where(
-            (attr, op) =>
-              `${op.gt(attr.expiresAt, now)} AND (${op.notExists(attr.roomCount)} OR ${op.lt(attr.roomCount, maxRooms)})`,
-          )
-          .commit(),
-        memberships.create(membership).commit(),
-      ])
-      .go();
+    const result = await retryingConflicts(() =>
+      this.service.transaction
+        .write(({ connection: connections, membership: memberships }) => [
+          connections
+            .patch({ connectionId })
+            .add({ roomCount: 1 })
+            .where(
+              (attr, op) =>
+                `${op.gt(attr.expiresAt, now)} AND (${op.notExists(attr.roomCount)} OR ${op.lt(attr.roomCount, maxRooms)})`,
+            )
+            .commit(),
+          memberships.create(membership).commit(),
+        ])
+        .go(),
+    );
     if (result.canceled) {
       const [count, create] = result.data;
       if (create?.rejected && create.code === 'ConditionalCheckFailed') {
@@ -177,15 +199,17 @@ export class ChatStore {
     const membership = await this.getMembership(connectionId, roomId);
     if (!membership) throw notAMember(roomId);
     const now = this.nowSeconds();
-    const result = await this.service.transaction
-      .write(({ connection: connections, membership: memberships }) => [
-        memberships
-          .delete({ connectionId, roomId })
-          .where((attr, op) => `${op.exists(attr.roomId)} AND ${op.gt(attr.expiresAt, now)}`)
-          .commit(),
-        connections.patch({ connectionId }).subtract({ roomCount: 1 }).commit(),
-      ])
-      .go();
+    const result = await retryingConflicts(() =>
+      this.service.transaction
+        .write(({ connection: connections, membership: memberships }) => [
+          memberships
+            .delete({ connectionId, roomId })
+            .where((attr, op) => `${op.exists(attr.roomId)} AND ${op.gt(attr.expiresAt, now)}`)
+            .commit(),
+          connections.patch({ connectionId }).subtract({ roomCount: 1 }).commit(),
+        ])
+        .go(),
+    );
     if (result.canceled) {
       const [removed] = result.data;
       // A concurrent leave or disconnect got there first.
@@ -219,15 +243,23 @@ export class ChatStore {
         (attr, op) =>
           `${op.gt(attr.bucketFullAt, now)} AND ${op.lte(attr.bucketFullAt, now + (burst - 1) * interval)}`,
       );
-    for (const update of [refilled, drawn]) {
+    for (let attempt = 1; ; attempt++) {
       try {
-        await update.go({ response: 'none' });
-        return;
+        for (const update of [refilled, drawn]) {
+          try {
+            await update.go({ response: 'none' });
+            return;
+          } catch (error) {
+            if (!isConditionalCheckFailure(error)) throw error;
+          }
+        }
+        throw new RateLimitedError(Math.ceil(interval));
       } catch (error) {
-        if (!isConditionalCheckFailure(error)) throw error;
+        if (!hasErrorNamed(error, 'TransactionConflictException') || attempt === CONFLICT_ATTEMPTS)
+          throw error;
+        await conflictBackoff(attempt);
       }
     }
-    throw new RateLimitedError(Math.ceil(interval));
   }
   /** Connection ids of a room's live members: one paginated Query on the room index, every page. */
   async listRoomMembers(roomId: string): Promise<string[]> {
@@ -334,9 +366,13 @@ export class ChatStore {
 const membershipKey = ({ connectionId, roomId }: MembershipRecord) => ({ connectionId, roomId });
 
 function isConditionalCheckFailure(error: unknown): boolean {
+  return hasErrorNamed(error, 'ConditionalCheckFailedException');
+}
+
+function hasErrorNamed(error: unknown, name: string): boolean {
   // ElectroDB wraps the SDK error; the DynamoDB exception is its `cause`.
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if (e.name === 'ConditionalCheckFailedException') return true;
+    if (e.name === name) return true;
   }
   return false;
 }
