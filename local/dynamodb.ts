@@ -12,7 +12,9 @@ import {
   type GlobalSecondaryIndex,
   type KeySchemaElement,
   ListTablesCommand,
+  type LocalSecondaryIndex,
   ResourceInUseException,
+  type StreamViewType,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { loadTemplate, type Resource } from '../tools/template';
@@ -161,23 +163,81 @@ export async function existingDynamoDb(): Promise<(RunningDynamoDb & { source: s
   return { endpoint, source: `existing endpoint ${endpoint}`, stop: async () => {} };
 }
 
-/** The CreateTable input that an `AWS::DynamoDB::Table` resource describes, under another name. */
+// SAM's SimpleTable key types, as CreateTable names them.
+const SIMPLE_TABLE_TYPES: Record<string, string> = { String: 'S', Number: 'N', Binary: 'B' };
+
+type Throughput = { ReadCapacityUnits?: unknown; WriteCapacityUnits?: unknown } | undefined;
+
+function provisioned(throughput: Throughput) {
+  return throughput
+    ? {
+        ReadCapacityUnits: Number(throughput.ReadCapacityUnits),
+        WriteCapacityUnits: Number(throughput.WriteCapacityUnits),
+      }
+    : undefined;
+}
+
+/**
+ * The CreateTable input that an `AWS::DynamoDB::Table` or `AWS::Serverless::SimpleTable` resource
+ * (its intrinsics already resolved) describes, under the given name. Throughput and streams are
+ * passed on (DynamoDB Local accepts both); SSE, point-in-time recovery, tags and the like have no
+ * local equivalent and are left out.
+ */
 export function createTableInput(resource: Resource, tableName: string): CreateTableCommandInput {
   const props = resource.Properties ?? {};
-  const gsis = props.GlobalSecondaryIndexes as GlobalSecondaryIndex[] | undefined;
+  if (resource.Type === 'AWS::Serverless::SimpleTable') {
+    // SAM's defaults: an `id` string key, on-demand unless throughput is given.
+    const key = (props.PrimaryKey as { Name?: string; Type?: string } | undefined) ?? {};
+    const name = key.Name ?? 'id';
+    const type = SIMPLE_TABLE_TYPES[key.Type ?? 'String'];
+    if (!type) throw new Error(`SimpleTable ${tableName}: PrimaryKey.Type must be String, Number or Binary`);
+    const throughput = provisioned(props.ProvisionedThroughput as Throughput);
+    return {
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: name, AttributeType: type as 'S' }],
+      KeySchema: [{ AttributeName: name, KeyType: 'HASH' }],
+      ...(throughput
+        ? { BillingMode: 'PROVISIONED', ProvisionedThroughput: throughput }
+        : { BillingMode: 'PAY_PER_REQUEST' }),
+    };
+  }
+  const throughput =
+    props.BillingMode === 'PAY_PER_REQUEST'
+      ? undefined
+      : provisioned(props.ProvisionedThroughput as Throughput);
+  const gsis = props.GlobalSecondaryIndexes as
+    | (GlobalSecondaryIndex & { ProvisionedThroughput?: Throughput })[]
+    | undefined;
+  const lsis = props.LocalSecondaryIndexes as LocalSecondaryIndex[] | undefined;
+  const stream = props.StreamSpecification as { StreamViewType?: StreamViewType } | undefined;
   return {
     TableName: tableName,
     AttributeDefinitions: props.AttributeDefinitions as AttributeDefinition[],
     KeySchema: props.KeySchema as KeySchemaElement[],
-    BillingMode: 'PAY_PER_REQUEST',
+    ...(throughput
+      ? { BillingMode: 'PROVISIONED', ProvisionedThroughput: throughput }
+      : { BillingMode: 'PAY_PER_REQUEST' }),
     ...(gsis?.length
       ? {
-          GlobalSecondaryIndexes: gsis.map(({ IndexName, KeySchema, Projection }) => ({
+          GlobalSecondaryIndexes: gsis.map(({ IndexName, KeySchema, Projection, ProvisionedThroughput }) => ({
+            IndexName,
+            KeySchema,
+            Projection,
+            ...(throughput ? { ProvisionedThroughput: provisioned(ProvisionedThroughput) } : {}),
+          })),
+        }
+      : {}),
+    ...(lsis?.length
+      ? {
+          LocalSecondaryIndexes: lsis.map(({ IndexName, KeySchema, Projection }) => ({
             IndexName,
             KeySchema,
             Projection,
           })),
         }
+      : {}),
+    ...(stream?.StreamViewType
+      ? { StreamSpecification: { StreamEnabled: true, StreamViewType: stream.StreamViewType } }
       : {}),
   };
 }

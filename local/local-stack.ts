@@ -85,6 +85,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (others.length > 0)
       log(`serving ${api.logicalId}; other WebSocket APIs are not served: ${others.map((o) => o.logicalId)}`);
 
+    for (const note of runtimeNotes(app)) log(note);
+
     const functions: Record<string, LocalFunction> = {};
     const gateway = new WebSocketGateway({
       api,
@@ -138,6 +140,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw error;
   }
+}
+
+/** One line per runtime whose Node.js major differs from the one running the functions here. */
+function runtimeNotes(app: LocalApp): string[] {
+  const local = Number(process.versions.node.split('.')[0]);
+  const runtimes = new Set(Object.values(app.functions).map((fn) => fn.runtime));
+  return [...runtimes]
+    .filter((runtime) => Number(/nodejs(\d+)/.exec(runtime)?.[1]) !== local)
+    .map(
+      (runtime) =>
+        `note: functions on ${runtime} run on this machine's Node.js ${process.versions.node} ` +
+        `(the runtime's rules, such as callback handlers, follow ${runtime})`,
+    );
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {

@@ -40,6 +40,11 @@ export interface InvokeOutcome {
 export interface RuntimeOptions {
   /** Concurrent instances at most; more invocations wait. Lambda scales further, this box has 2 cores. */
   maxInstances?: number;
+  /**
+   * Invocations that may wait for a free instance; past it, an invocation is refused at once as a
+   * throttled Lambda refuses it, instead of queueing without bound.
+   */
+  maxQueued?: number;
   /** Where the functions' own output goes, one line at a time. */
   onLog?: (functionName: string, line: string) => void;
   /** The local gateway that the API's `https://` hosts are routed to inside each function. */
@@ -248,6 +253,14 @@ export class LocalFunction {
   /** Runs one invocation; errors and timeouts come back as `error`, as Lambda reports them. */
   async invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeOutcome> {
     if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
+    if (this.idle.length === 0 && this.waiting.length >= (this.options.maxQueued ?? 200)) {
+      return {
+        requestId,
+        error: { errorType: 'TooManyRequestsException', errorMessage: 'Rate Exceeded.' },
+        durationMs: 0,
+        coldStart: false,
+      };
+    }
     const instance = await this.acquire();
     const coldStart = instance.invocations === 0;
     const timeoutMs = this.spec.timeoutSeconds * 1000;
