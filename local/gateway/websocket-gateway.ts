@@ -205,6 +205,7 @@ export class WebSocketGateway {
   ): Promise<{ result?: ProxyResult; failure?: 'error' | 'timeout' }> {
     const route = this.route(routeKey)!;
     const { functionId } = route.integration;
+    if (this.dropped(routeKey, connectionId, functionId, event)) return {};
     let payload: unknown;
     try {
       payload = this.integrationPayload(route, event);
@@ -215,6 +216,13 @@ export class WebSocketGateway {
     return this.invokeFunction(routeKey, connectionId, functionId, payload, route.integration.type === 'AWS');
   }
 
+  /** The test hook, given the gateway's event (a non-proxy integration's payload may lack requestContext). */
+  private dropped(routeKey: string, connectionId: string, functionId: string, event: unknown): boolean {
+    if (!this.options.dropInvocation?.(routeKey, event)) return false;
+    this.log(`${routeKey} ${connectionId} ${functionId} dropped`);
+    return true;
+  }
+
   private async invokeFunction(
     routeKey: string,
     connectionId: string,
@@ -222,10 +230,6 @@ export class WebSocketGateway {
     event: unknown,
     nonProxy = false,
   ): Promise<{ result?: ProxyResult; failure?: 'error' | 'timeout'; error?: { errorMessage: string } }> {
-    if (this.options.dropInvocation?.(routeKey, event)) {
-      this.log(`${routeKey} ${connectionId} ${functionId} dropped`);
-      return {};
-    }
     const started = Date.now();
     if (this.options.verbose) this.log(`${routeKey} event: ${JSON.stringify(event)}`);
     let timer: NodeJS.Timeout | undefined;
@@ -310,6 +314,9 @@ export class WebSocketGateway {
       methodArn,
       this.options.api.stageVariables,
     );
+    // A dropped authorizer invocation (test hook) refuses, as a lost authorizer answer would.
+    if (this.dropped('$connect', identity.connectionId, authorizer.functionId, event))
+      return { status: 500, message: 'Internal server error' };
     const { result, failure, error } = await this.invokeFunction(
       '$connect',
       identity.connectionId,
