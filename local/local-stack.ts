@@ -43,7 +43,11 @@ export interface LocalStack {
   port: number;
   webSocketUrl: string;
   connectionsUrl: string;
+  /** The chat page (served only for this project's own template: see `servesChatPage`). */
   pageUrl: string;
+  servesChatPage: boolean;
+  /** The template's Outputs with the API's AWS URLs replaced by the local ones they map to. */
+  outputs: Record<string, string>;
   dynamoDb: RunningDynamoDb;
   /** Rebuilds the code and swaps in fresh function instances; open connections stay open. */
   reload(): Promise<void>;
@@ -87,12 +91,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     for (const note of runtimeNotes(app)) log(note);
 
+    const ownTemplate = resolve(options.templatePath ?? 'template.yaml') === OWN_TEMPLATE;
     const functions: Record<string, LocalFunction> = {};
     const gateway = new WebSocketGateway({
       api,
       invoke: (functionId, event) => functions[functionId]!.invoke(event),
       log,
-      serveHttp: chatPageServer(api.stageName),
+      ...(ownTemplate ? { serveHttp: chatPageServer(api.stageName) } : {}),
       ...pick(options, [
         'idleTimeoutMs',
         'maxConnectionMs',
@@ -128,6 +133,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       webSocketUrl: `ws://localhost:${port}/${api.stageName}`,
       connectionsUrl: `http://localhost:${port}/${api.stageName}/@connections`,
       pageUrl: `http://localhost:${port}/`,
+      servesChatPage: ownTemplate,
+      outputs: Object.fromEntries(
+        Object.entries(app.outputs).map(([name, value]) => [name, localUrls(value, api.apiId, port)]),
+      ),
       dynamoDb,
       async reload() {
         const previous = Object.values(functions);
@@ -140,6 +149,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw error;
   }
+}
+
+/** This project's own template: the chat page belongs to it. */
+const OWN_TEMPLATE = resolve(__dirname, '..', 'template.yaml');
+
+/** `wss://{apiId}.execute-api.{region}.amazonaws.com` (and https://) → the local gateway's URL. */
+function localUrls(value: string, apiId: string, port: number): string {
+  const host = `${apiId}.execute-api.${LOCAL_AWS_ENV.AWS_REGION}.amazonaws.com`;
+  return value
+    .replaceAll(`wss://${host}`, `ws://localhost:${port}`)
+    .replaceAll(`https://${host}`, `http://localhost:${port}`);
 }
 
 /** One line per runtime whose Node.js major differs from the one running the functions here. */

@@ -3,12 +3,14 @@
 // callback and context.succeed handlers runtime by runtime, a non-proxy integration with request
 // templates, per-route stage throttles, and the @connections API as AWS answers it.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { connect as tcpConnect } from 'node:net';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { signedHeaders } from '../../local/connections-auth';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { loadLocalApp } from '../../local/local-app';
+import { banner } from '../../local/start';
 import { connectionsFetch } from '../support/connections-fetch';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { eventually, TestClient } from '../support/ws-client';
@@ -329,6 +331,39 @@ describe('@connections as AWS answers it', () => {
     expect(received).toEqual(Array.from({ length: delivered }, (_, i) => body(i)));
     await reader.close();
   }, 120_000);
+});
+
+describe('the banner fits the template', () => {
+  test("Outputs resolved for the local stack; no chat page; a wscat line for this API's routes", () => {
+    const lines = banner(stack);
+    expect(lines).toContain(`WebSocketURI: ws://localhost:${stack.port}/prod`);
+    expect(lines).toContain('ConnectionsTableName: fixture_connections');
+    expect(lines.some((line) => line.startsWith('Chat page'))).toBe(false);
+    expect(lines).toContain(`Try: npx wscat -c '${stack.webSocketUrl}'   then   {"action":"whoami"}`);
+  });
+});
+
+describe('DynamoDB Local', () => {
+  /** Whether a TCP connection to host:port is accepted. */
+  const reachable = (host: string, port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = tcpConnect({ host, port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+
+  test('the jar listens on loopback only', async () => {
+    const port = Number(new URL(stack.dynamoDb.endpoint).port);
+    expect(await reachable('127.0.0.1', port)).toBe(true);
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .filter((address) => address && !address.internal && address.family === 'IPv4');
+    expect(external.length).toBeGreaterThan(0); // else this machine cannot show the difference
+    for (const address of external) expect(await reachable(address!.address, port)).toBe(false);
+  });
 });
 
 describe('what the local stack refuses, with a clear error', () => {
