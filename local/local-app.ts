@@ -152,8 +152,8 @@ function resolution(template: Template, options: LocalAppOptions): LocalResoluti
   return { ...base, refs, attributes };
 }
 
-/** The Lambda runtimes the local stack runs, all on this machine's Node.js. */
-const SUPPORTED_RUNTIMES = /^nodejs(18|20|22|24)\.x$/;
+/** The Lambda runtimes the local stack runs, on this machine's Node.js and python3. */
+const SUPPORTED_RUNTIMES = /^(nodejs(18|20|22|24)\.x|python3\.\d+)$/;
 
 function functionSpec(
   template: Template,
@@ -174,7 +174,7 @@ function functionSpec(
   const runtime = String(props.Runtime ?? 'nodejs22.x');
   if (!SUPPORTED_RUNTIMES.test(runtime))
     throw new Error(
-      `${logicalId}: Runtime ${runtime} is not supported by the local stack (nodejs18.x, nodejs20.x, nodejs22.x, nodejs24.x)`,
+      `${logicalId}: Runtime ${runtime} is not supported by the local stack (nodejs18.x to nodejs24.x, python3.x)`,
     );
   const built = build.functions[logicalId]!;
   // Like `sam local invoke --env-vars`, the local stack's variables override the template's.

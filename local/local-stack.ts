@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import {
   createTableFromResource,
@@ -165,14 +166,38 @@ function localUrls(value: string, apiId: string, port: number): string {
 /** One line per runtime whose Node.js major differs from the one running the functions here. */
 function runtimeNotes(app: LocalApp): string[] {
   const local = Number(process.versions.node.split('.')[0]);
-  const runtimes = new Set(Object.values(app.functions).map((fn) => fn.runtime));
-  return [...runtimes]
-    .filter((runtime) => Number(/nodejs(\d+)/.exec(runtime)?.[1]) !== local)
+  const runtimes = [...new Set(Object.values(app.functions).map((fn) => fn.runtime))];
+  const notes = runtimes
+    .filter((runtime) => runtime.startsWith('nodejs') && Number(/nodejs(\d+)/.exec(runtime)?.[1]) !== local)
     .map(
       (runtime) =>
         `note: functions on ${runtime} run on this machine's Node.js ${process.versions.node} ` +
         `(the runtime's rules, such as callback handlers, follow ${runtime})`,
     );
+  const python = runtimes.filter((runtime) => runtime.startsWith('python'));
+  if (python.length > 0) notes.push(...pythonNotes(python));
+  return notes;
+}
+
+/** Python functions run on this machine's python3: it must exist; boto3 (which Lambda ships) should. */
+function pythonNotes(runtimes: string[]): string[] {
+  const version = spawnSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
+    encoding: 'utf8',
+  });
+  if (version.error || version.status !== 0)
+    throw new Error(
+      `functions on ${runtimes.join(', ')} need python3 on the PATH (e.g. apt-get install python3); it was not found`,
+    );
+  const local = version.stdout.trim();
+  const notes = runtimes
+    .filter((runtime) => runtime !== `python${local}`)
+    .map((runtime) => `note: functions on ${runtime} run on this machine's Python ${local}`);
+  if (spawnSync('python3', ['-c', 'import boto3']).status !== 0)
+    notes.push(
+      'warning: boto3 is not installed for python3 (pip install boto3): Lambda ships it, so Python handlers ' +
+        'that import it fail here with ModuleNotFoundError',
+    );
+  return notes;
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {

@@ -1,4 +1,4 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -185,6 +185,9 @@ export class LocalFunction {
       LANG: 'en_US.UTF-8',
       TZ: 'UTC',
       NODE_PATH: nodePath.join(':'),
+      // Layers' Python packages, as Lambda puts /opt/python on the path; logs unbuffered, line by line.
+      PYTHONPATH: spec.layerDirs.map((dir) => join(dir, 'python')).join(':'),
+      PYTHONUNBUFFERED: '1',
       LAMBDA_TASK_ROOT: spec.codeDir,
       LAMBDA_RUNTIME_DIR: RUNTIME_DIR,
       _HANDLER: spec.handler,
@@ -214,12 +217,20 @@ export class LocalFunction {
     } finally {
       this.starting--;
     }
-    const child = fork(bootstrap, [], {
-      cwd: this.spec.codeDir,
-      env: this.environment(),
-      execArgv: this.spec.sourceMaps ? ['--enable-source-maps'] : [],
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
+    // Python functions run the Python bootstrap over the same IPC channel (line-delimited JSON).
+    const child = this.spec.runtime.startsWith('python')
+      ? spawn('python3', [join(__dirname, 'bootstrap.py')], {
+          cwd: this.spec.codeDir,
+          env: this.environment(),
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+          serialization: 'json',
+        })
+      : fork(bootstrap, [], {
+          cwd: this.spec.codeDir,
+          env: this.environment(),
+          execArgv: this.spec.sourceMaps ? ['--enable-source-maps'] : [],
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        });
     const log = this.options.onLog ?? ((name, line) => process.stderr.write(`[${name}] ${line}\n`));
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => log(this.spec.name, line));

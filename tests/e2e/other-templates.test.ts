@@ -215,6 +215,44 @@ describe('handlers as Lambda runs them, runtime by runtime', () => {
   });
 });
 
+describe('Python handlers on python3.x, with boto3', () => {
+  test('a handler answers on a two-way route with its context', async () => {
+    const client = await connect('py');
+    expect(await client.request({ action: 'pyecho' }, 'python')).toEqual({
+      type: 'python',
+      route: 'pyecho',
+      principalId: 'user-py',
+      functionName: 'PyEchoFunction',
+      remaining: true,
+      env: 'AWS_Lambda_python3.12',
+    });
+    await client.close();
+  });
+
+  test('boto3 reaches the template-named table and the @connections API (signed, routed locally)', async () => {
+    const client = await connect('py');
+    const body = JSON.stringify({ action: 'pysend', text: 'from python' });
+    const answer = client.next((f) => f.type === 'python-sent');
+    client.send(body);
+    expect(await answer).toEqual({ type: 'python-sent', stored: body });
+    await client.close();
+  });
+
+  test('an exception is an integration error, its type and message logged', async () => {
+    const client = await connect('py');
+    const answer = client.next((f) => f.message !== undefined);
+    client.send({ action: 'pyfail' });
+    expect(await answer).toMatchObject({ message: 'Internal server error' });
+    expect(
+      stack.gatewayLog.some((line) => line.includes('ValueError: python handler failed on purpose')),
+    ).toBe(true);
+    expect(
+      stack.gatewayLog.some((line) => line.includes("functions on python3.12 run on this machine's Python")),
+    ).toBe(true);
+    await client.close();
+  });
+});
+
 describe('a non-proxy integration with request templates', () => {
   test('the template chosen by TemplateSelectionExpression renders $context, $input, $util, $stageVariables', async () => {
     const client = await connect('vtl');
