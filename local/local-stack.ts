@@ -31,6 +31,8 @@ export interface LocalStackOptions {
   maxConnectionMs?: number;
   integrationTimeoutMs?: number;
   maxInstancesPerFunction?: number;
+  /** Invocations that may wait for an instance of one function (default 200); more are refused at once. */
+  maxQueuedPerFunction?: number;
   verbose?: boolean;
   log?: (line: string) => void;
   functionLog?: (functionName: string, line: string) => void;
@@ -118,6 +120,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         functions[id] = new LocalFunction(spec, {
           gateway: { url: `http://127.0.0.1:${port}`, hosts: gatewayHosts },
           ...(options.maxInstancesPerFunction ? { maxInstances: options.maxInstancesPerFunction } : {}),
+          ...(options.maxQueuedPerFunction ? { maxQueued: options.maxQueuedPerFunction } : {}),
           ...(options.functionLog ? { onLog: options.functionLog } : {}),
         });
       }

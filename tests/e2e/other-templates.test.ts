@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { signedHeaders } from '../../local/connections-auth';
 import { localDynamoDbClient } from '../../local/dynamodb';
+import { LocalFunction } from '../../local/lambda/local-function';
 import { loadLocalApp } from '../../local/local-app';
 import { banner } from '../../local/start';
 import { connectionsFetch } from '../support/connections-fetch';
@@ -301,6 +302,26 @@ describe('stage throttles per route', () => {
     expect(refused[0]).toMatchObject({ connectionId: id, requestId: expect.any(String) });
     expect(await client.request({ action: 'async24' }, 'async')).toMatchObject({ route: 'async24' });
     await client.close();
+  });
+});
+
+describe("a function's queue of invocations is bounded", () => {
+  test('past maxQueued waiting invocations, Lambda throttling answers at once; the rest run', async () => {
+    const fn = new LocalFunction(stack.app.functions.Async24Function!, {
+      maxInstances: 1,
+      maxQueued: 2,
+      onLog: () => {},
+    });
+    try {
+      const event = { requestContext: { routeKey: 'queued' } };
+      const outcomes = await Promise.all(Array.from({ length: 5 }, () => fn.invoke(event)));
+      const throttled = outcomes.filter((o) => o.error?.errorType === 'TooManyRequestsException');
+      expect(throttled).toHaveLength(2);
+      expect(throttled[0]!.error!.errorMessage).toBe('Rate Exceeded.');
+      expect(outcomes.filter((o) => o.result !== undefined)).toHaveLength(3);
+    } finally {
+      await fn.stop();
+    }
   });
 });
 
