@@ -169,7 +169,8 @@ export class WebSocketGateway {
 
   /**
    * The payload a route's function gets: the event itself (proxy), or the request template the
-   * message selects, rendered (`AWS`). Undefined when no template applies and passthrough is off.
+   * message selects, rendered (`AWS`). Throws when no template applies and passthrough is off, or
+   * when the result is not JSON (Lambda takes JSON payloads only).
    */
   private integrationPayload(route: RouteSpec, event: { body?: string; requestContext: object }): unknown {
     const { integration } = route;
