@@ -27,8 +27,13 @@ export function connectMethodArn(region: string, accountId: string, apiId: strin
   return `arn:aws:execute-api:${region}:${accountId}:${apiId}/${stage}/$connect`;
 }
 
-/** The authorizer's event: the `$connect` event's request parts, plus `type`, `methodArn` and `stageVariables`. */
+/**
+ * The authorizer's event: the `$connect` event's request parts, plus `type`, `methodArn` and
+ * `stageVariables`. Unlike the `$connect` event, its headers keep the handshake's `Connection` and
+ * `Upgrade` (as AWS's example shows).
+ */
 export function authorizerEvent(
+  req: IncomingMessage,
   connect: {
     headers: Record<string, string>;
     multiValueHeaders: Record<string, string[]>;
@@ -39,11 +44,19 @@ export function authorizerEvent(
   methodArn: string,
   stageVariables: Record<string, string>,
 ) {
+  const handshake: Record<string, string> = {};
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i]!;
+    if (/^(connection|upgrade)$/i.test(name)) handshake[name] = req.rawHeaders[i + 1]!;
+  }
   return {
     type: 'REQUEST',
     methodArn,
-    headers: connect.headers,
-    multiValueHeaders: connect.multiValueHeaders,
+    headers: { ...handshake, ...connect.headers },
+    multiValueHeaders: {
+      ...Object.fromEntries(Object.entries(handshake).map(([name, value]) => [name, [value]])),
+      ...connect.multiValueHeaders,
+    },
     ...(connect.queryStringParameters
       ? {
           queryStringParameters: connect.queryStringParameters,

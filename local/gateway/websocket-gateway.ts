@@ -311,6 +311,7 @@ export class WebSocketGateway {
       this.apiContext.stage,
     );
     const event = authorizerEvent(
+      req,
       connectEvent(this.apiContext, identity, req),
       methodArn,
       this.options.api.stageVariables,

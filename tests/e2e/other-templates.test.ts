@@ -151,7 +151,13 @@ describe('a Lambda REQUEST authorizer on $connect', () => {
     expect(event).toMatchObject({
       type: 'REQUEST',
       methodArn: `arn:aws:execute-api:us-east-1:123456789012:${apiId}/prod/$connect`,
-      headers: expect.objectContaining({ 'X-Client': 'shape-client', Host: `localhost:${stack.port}` }),
+      headers: expect.objectContaining({
+        'X-Client': 'shape-client',
+        Host: `localhost:${stack.port}`,
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+      }),
       multiValueHeaders: expect.objectContaining({ 'X-Client': ['shape-client'] }),
       queryStringParameters: { token: 'shape' },
       multiValueQueryStringParameters: { token: ['shape'] },
