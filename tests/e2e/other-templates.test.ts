@@ -130,7 +130,7 @@ describe('a Lambda REQUEST authorizer on $connect', () => {
     expect(await refusal(connect(token))).toBe(status);
   });
 
-  test('an Allow passes principalId and context to $connect and every later event', async () => {
+  test('an Allow passes principalId and context to $connect, every message and $disconnect', async () => {
     const client = await connect('ada');
     const context = await whoami(client);
     const expected = { principalId: 'user-ada', user: 'ada', level: 3, admin: true };
@@ -140,6 +140,8 @@ describe('a Lambda REQUEST authorizer on $connect', () => {
     expect(connectEvent.requestContext.authorizer).toEqual(expected);
     expect((await whoami(client)).authorizer).toEqual(expected);
     await client.close();
+    const disconnectEvent = JSON.parse((await recorded(`DISCONNECT#${connectionId}`)).event!);
+    expect(disconnectEvent.requestContext.authorizer).toEqual(expected);
   });
 
   test("the authorizer's event has API Gateway's shape", async () => {
