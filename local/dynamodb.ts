@@ -87,6 +87,9 @@ export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Pro
   }
 }
 
+/** LoopbackDynamoDbLocal.java's exit status when the jar's server cannot be bound to loopback. */
+const LOOPBACK_UNAVAILABLE = 3;
+
 /** Whether this Java can run a single-file source program (a JDK can; a bare JRE lacks the compiler). */
 function javaCanRunSource(): boolean {
   const result = spawnSync('java', ['--list-modules'], { encoding: 'utf8' });
@@ -147,13 +150,18 @@ export async function startDynamoDbJar(
   const dbPath = options.dbPath && resolve(options.dbPath);
   if (dbPath) mkdirSync(dbPath, { recursive: true });
   const { child, loopback } = spawnJarWithWatchdog(port, dbPath);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const endpoint = `http://127.0.0.1:${port}`;
   try {
     await Promise.race([
       waitForDynamoDb(endpoint),
-      exited.then(() => {
-        throw new Error(`DynamoDB Local exited at start (is port ${port} free?)`);
+      exited.then((code) => {
+        throw new Error(
+          code === LOOPBACK_UNAVAILABLE
+            ? 'this DynamoDB Local release cannot be bound to 127.0.0.1 by local/LoopbackDynamoDbLocal.java; ' +
+                'run your own and set AWS_ENDPOINT_URL_DYNAMODB'
+            : `DynamoDB Local exited at start (is port ${port} free?)`,
+        );
       }),
     ]);
   } catch (error) {
