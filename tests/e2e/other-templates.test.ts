@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { signedHeaders } from '../../local/connections-auth';
 import { localDynamoDbClient } from '../../local/dynamodb';
+import { WebSocketGateway } from '../../local/gateway/websocket-gateway';
 import { LocalFunction } from '../../local/lambda/local-function';
 import { loadLocalApp } from '../../local/local-app';
 import { banner } from '../../local/start';
@@ -310,6 +311,33 @@ describe('stage throttles per route', () => {
     expect(refused[0]).toMatchObject({ connectionId: id, requestId: expect.any(String) });
     expect(await client.request({ action: 'async24' }, 'async')).toMatchObject({ route: 'async24' });
     await client.close();
+  });
+});
+
+describe('a throttled $connect', () => {
+  test('is refused with HTTP 429 once its burst is spent', async () => {
+    const api = stack.app.webSocketApis[0]!;
+    // The fixture's API with a $connect (no authorizer) allowing one handshake, then none for hours.
+    const gateway = new WebSocketGateway({
+      api: {
+        ...api,
+        routes: {
+          ...api.routes,
+          $connect: { ...api.routes.async24!, throttle: { burstLimit: 1, rateLimit: 0.0001 } },
+        },
+      },
+      invoke: (functionId, event) => stack.functions[functionId]!.invoke(event),
+      log: () => {},
+    });
+    const port = await gateway.listen(0);
+    try {
+      const url = `ws://localhost:${port}/prod`;
+      const first = await TestClient.connect(url);
+      expect(await refusal(TestClient.connect(url))).toBe(429);
+      await first.close();
+    } finally {
+      await gateway.close();
+    }
   });
 });
 
