@@ -3,6 +3,7 @@
 // same number of sockets on this machine in the same run. Both servers run in a process of their own.
 import http from 'node:http';
 import type WebSocket from 'ws';
+import { signedHeaders } from '../local/connections-auth';
 import { closeSockets, openSockets } from './clients';
 import { round, withTimeout } from './common';
 import { ServerProcess } from './server-process';
@@ -63,25 +64,30 @@ function countFrames(sockets: WebSocket[], marker: string, count: number) {
   };
 }
 
-function post(agent: http.Agent, url: string, body: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (response) => {
-        response.resume();
-        response.on('end', () =>
-          response.statusCode === 200 ? resolve() : reject(new Error(`POST answered ${response.statusCode}`)),
-        );
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+/** One signed POST; a 429 (the recipient's buffer is full) is retried shortly, as a sender would. */
+async function post(agent: http.Agent, url: string, body: string): Promise<void> {
+  for (;;) {
+    const headers = await signedHeaders(url, 'POST', body);
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const request = http.request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
+        },
+        (response) => {
+          response.resume();
+          response.on('end', () => resolve(response.statusCode));
+        },
+      );
+      request.on('error', reject);
+      request.end(body);
+    });
+    if (status === 200) return;
+    if (status !== 429) throw new Error(`POST answered ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** Frames per second through the gateway's `@connections` API, and the gateway's CPU load meanwhile. */

@@ -6,14 +6,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export const POST_MAX_BYTES = 128 * 1024;
 
 /**
- * `/{stage}/@connections/{id}` → its parts, the id percent-decoded (the SDK encodes `=`).
+ * `/{stage}/@connections/{id}` → its parts, the id percent-decoded (the SDK encodes `=`). A client
+ * whose endpoint ends in `/` sends `/{stage}//@connections/{id}`, which AWS serves too.
  * `connectionId` is missing when the id is not valid percent-encoding.
  */
 export function parseConnectionsPath(
   url: string | undefined,
 ): { stage: string; connectionId?: string } | undefined {
   const path = (url ?? '').split('?')[0]!;
-  const match = /^\/([^/]+)\/@connections\/([^/]+)$/.exec(path);
+  const match = /^\/([^/]+)\/+@connections\/([^/]+)$/.exec(path);
   if (!match) return undefined;
   try {
     return { stage: match[1]!, connectionId: decodeURIComponent(match[2]!) };

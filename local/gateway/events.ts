@@ -25,6 +25,8 @@ export interface ConnectionIdentity {
   connectedAt: number;
   sourceIp: string;
   userAgent: string;
+  /** What the `$connect` authorizer allowed: `principalId` and its context, on every later event. */
+  authorizer?: Record<string, unknown>;
 }
 
 export interface ApiContext {
@@ -58,6 +60,7 @@ function requestContext(
     domainName: api.domainName,
     connectionId: connection.connectionId,
     apiId: api.apiId,
+    ...(connection.authorizer ? { authorizer: connection.authorizer } : {}),
     ...extra,
   };
 }

@@ -8,6 +8,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { refuseUnsigned } from '../connections-auth';
 import {
   connectionInfoBody,
   POST_MAX_BYTES,
@@ -16,8 +17,10 @@ import {
   sendApiError,
   sendInvalidConnectionId,
 } from '../connections-http';
+import { LOCAL_AWS_ENV } from '../dynamodb';
 import type { InvokeOutcome } from '../lambda/local-function';
-import type { WebSocketApiSpec } from '../local-app';
+import { LOCAL_ACCOUNT_ID, type RouteSpec, type WebSocketApiSpec } from '../local-app';
+import { authorizerEvent, connectMethodArn, decide, hasIdentitySources } from './authorizer';
 import {
   type ApiContext,
   type ConnectionIdentity,
@@ -27,7 +30,9 @@ import {
   messageEvent,
 } from './events';
 import { watchFrameSizes } from './frame-guard';
+import { renderTemplate, selectTemplate } from './mapping-template';
 import { selectRoute } from './route-selection';
+import { TokenBucket } from './throttle';
 
 /** API Gateway's WebSocket quotas (none of them can be raised on AWS). */
 export const LIMITS = {
@@ -36,6 +41,11 @@ export const LIMITS = {
   idleTimeoutMs: 10 * 60 * 1000,
   maxConnectionMs: 2 * 60 * 60 * 1000,
   integrationTimeoutMs: 29_000,
+  /**
+   * A client's outbound buffer: past it, `@connections` POSTs to that client answer 429
+   * LimitExceededException instead of queueing (AWS does not publish its figure).
+   */
+  clientBufferBytes: 1024 * 1024,
 };
 
 export interface GatewayOptions {
@@ -88,6 +98,8 @@ export class WebSocketGateway {
   });
   private readonly clients = new Map<string, Client>();
   private readonly selectedProtocols = new WeakMap<IncomingMessage, string>();
+  /** The stage's throttle of each route, made on first use. */
+  private readonly buckets = new Map<string, TokenBucket>();
   private readonly limits: typeof LIMITS;
   private closing = false;
   private apiContext: ApiContext;
@@ -141,21 +153,84 @@ export class WebSocketGateway {
     (this.options.log ?? console.log)(line);
   }
 
-  private routeFunction(routeKey: string): string | undefined {
+  private route(routeKey: string): RouteSpec | undefined {
     return this.options.api.routes[routeKey];
+  }
+
+  /** Takes a token from the route's stage throttle; false when API Gateway would answer 429. */
+  private admit(routeKey: string): boolean {
+    let bucket = this.buckets.get(routeKey);
+    if (!bucket) {
+      bucket = new TokenBucket(this.route(routeKey)!.throttle);
+      this.buckets.set(routeKey, bucket);
+    }
+    return bucket.take();
+  }
+
+  /**
+   * The payload a route's function gets: the event itself (proxy), or the request template the
+   * message selects, rendered (`AWS`). Throws when no template applies and passthrough is off, or
+   * when the result is not JSON (Lambda takes JSON payloads only).
+   */
+  private integrationPayload(route: RouteSpec, event: { body?: string; requestContext: object }): unknown {
+    const { integration } = route;
+    if (integration.type === 'AWS_PROXY') return event;
+    const body = event.body ?? '';
+    const template = selectTemplate(integration, body);
+    if (template === undefined) {
+      const hasTemplates = Object.keys(integration.requestTemplates).length > 0;
+      if (
+        integration.passthroughBehavior === 'NEVER' ||
+        (integration.passthroughBehavior === 'WHEN_NO_TEMPLATES' && hasTemplates)
+      )
+        throw new Error('no request template matches and passthrough is off (415 Unsupported Media Type)');
+      return body ? JSON.parse(body) : {};
+    }
+    const rendered = renderTemplate(template, {
+      body,
+      context: event.requestContext as Record<string, unknown>,
+      stageVariables: this.options.api.stageVariables,
+    });
+    try {
+      return JSON.parse(rendered);
+    } catch {
+      throw new Error(`the request template did not render JSON: ${rendered.slice(0, 200)}`);
+    }
   }
 
   /** Invokes a route's function under the integration timeout; logs one line. */
   private async invokeRoute(
     routeKey: string,
     connectionId: string,
-    event: unknown,
+    event: { body?: string; requestContext: object },
   ): Promise<{ result?: ProxyResult; failure?: 'error' | 'timeout' }> {
-    const functionId = this.routeFunction(routeKey)!;
-    if (this.options.dropInvocation?.(routeKey, event)) {
-      this.log(`${routeKey} ${connectionId} ${functionId} dropped`);
-      return {};
+    const route = this.route(routeKey)!;
+    const { functionId } = route.integration;
+    if (this.dropped(routeKey, connectionId, functionId, event)) return {};
+    let payload: unknown;
+    try {
+      payload = this.integrationPayload(route, event);
+    } catch (error) {
+      this.log(`${routeKey} ${connectionId} ${functionId} mapping template: ${(error as Error).message}`);
+      return { failure: 'error' };
     }
+    return this.invokeFunction(routeKey, connectionId, functionId, payload, route.integration.type === 'AWS');
+  }
+
+  /** The test hook, given the gateway's event (a non-proxy integration's payload may lack requestContext). */
+  private dropped(routeKey: string, connectionId: string, functionId: string, event: unknown): boolean {
+    if (!this.options.dropInvocation?.(routeKey, event)) return false;
+    this.log(`${routeKey} ${connectionId} ${functionId} dropped`);
+    return true;
+  }
+
+  private async invokeFunction(
+    routeKey: string,
+    connectionId: string,
+    functionId: string,
+    event: unknown,
+    nonProxy = false,
+  ): Promise<{ result?: ProxyResult; failure?: 'error' | 'timeout'; error?: { errorMessage: string } }> {
     const started = Date.now();
     if (this.options.verbose) this.log(`${routeKey} event: ${JSON.stringify(event)}`);
     let timer: NodeJS.Timeout | undefined;
@@ -173,9 +248,12 @@ export class WebSocketGateway {
       this.log(
         `${routeKey} ${connectionId} ${functionId} ${took} ${outcome.error.errorType}: ${outcome.error.errorMessage}`,
       );
-      return { failure: 'error' };
+      return { failure: 'error', error: outcome.error };
     }
-    const result = outcome.result as ProxyResult;
+    // A non-proxy integration's answer is the function's JSON result, not a proxy response.
+    const result = (
+      nonProxy ? { body: JSON.stringify(outcome.result ?? null) } : outcome.result
+    ) as ProxyResult;
     this.log(`${routeKey} ${connectionId} ${functionId} ${took} ${result?.statusCode ?? 200}`);
     if (this.options.verbose) this.log(`${routeKey} result: ${JSON.stringify(result)}`);
     return { result };
@@ -190,7 +268,13 @@ export class WebSocketGateway {
       sourceIp: (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
       userAgent: req.headers['user-agent'] ?? '',
     };
-    if (this.routeFunction('$connect')) {
+    const connect = this.route('$connect');
+    if (connect) {
+      if (!this.admit('$connect')) return refuseUpgrade(socket, 429, { message: 'Too Many Requests' });
+      if (connect.authorizer) {
+        const refusal = await this.authorize(connect, identity, req);
+        if (refusal) return refuseUpgrade(socket, refusal.status, { message: refusal.message });
+      }
       const event = connectEvent(this.apiContext, identity, req);
       const { result, failure } = await this.invokeRoute('$connect', identity.connectionId, event);
       if (failure)
@@ -203,6 +287,53 @@ export class WebSocketGateway {
     }
     if (socket.destroyed) return;
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, identity));
+  }
+
+  /**
+   * Runs the `$connect` route's REQUEST authorizer as API Gateway does; on Allow, the identity carries
+   * its principalId and context to every later event. Returns the handshake's refusal otherwise.
+   */
+  private async authorize(
+    connect: RouteSpec,
+    identity: ConnectionIdentity,
+    req: IncomingMessage,
+  ): Promise<{ status: number; message: string } | undefined> {
+    const authorizer = connect.authorizer!;
+    const label = `$connect ${identity.connectionId} authorizer ${authorizer.name}`;
+    if (!hasIdentitySources(authorizer, req)) {
+      this.log(`${label}: identity source missing (${authorizer.identitySources.join(', ')}): 401`);
+      return { status: 401, message: 'Unauthorized' };
+    }
+    const methodArn = connectMethodArn(
+      LOCAL_AWS_ENV.AWS_REGION,
+      LOCAL_ACCOUNT_ID,
+      this.apiContext.apiId,
+      this.apiContext.stage,
+    );
+    const event = authorizerEvent(
+      req,
+      connectEvent(this.apiContext, identity, req),
+      methodArn,
+      this.options.api.stageVariables,
+    );
+    // A dropped authorizer invocation (test hook) refuses, as a lost authorizer answer would.
+    if (this.dropped('$connect', identity.connectionId, authorizer.functionId, event))
+      return { status: 500, message: 'Internal server error' };
+    const { result, failure, error } = await this.invokeFunction(
+      '$connect',
+      identity.connectionId,
+      authorizer.functionId,
+      event,
+    );
+    if (failure === 'timeout') return { status: 500, message: 'Internal server error' };
+    const decision = decide(error ? { error } : { result }, methodArn);
+    if (decision.allow) {
+      identity.authorizer = decision.authorizer;
+      return undefined;
+    }
+    this.log(`${label}: ${decision.reason}: ${decision.status}`);
+    const message = { 401: 'Unauthorized', 403: 'Forbidden', 500: 'Internal server error' }[decision.status];
+    return { status: decision.status, message };
   }
 
   private onOpen(ws: WebSocket, identity: ConnectionIdentity): void {
@@ -253,7 +384,7 @@ export class WebSocketGateway {
   private onClose(client: Client, code: number, reason: string): void {
     this.clearTimers(client);
     this.clients.delete(client.identity.connectionId);
-    if (this.closing || !this.routeFunction('$disconnect')) return;
+    if (this.closing || !this.route('$disconnect')) return;
     const statusCode = client.closedBy?.code ?? code;
     const why = client.closedBy?.reason ?? (reason || CLIENT_CLOSE_REASONS[code] || '');
     const event = disconnectEvent(this.apiContext, client.identity, statusCode, why);
@@ -270,29 +401,34 @@ export class WebSocketGateway {
       this.sendText(client, JSON.stringify({ message: 'Forbidden', connectionId, requestId: gatewayId() }));
       return;
     }
+    if (!this.admit(routeKey)) {
+      this.log(`${routeKey} ${connectionId} throttled (stage route settings)`);
+      this.sendText(
+        client,
+        JSON.stringify({ message: 'Too Many Requests', connectionId, requestId: gatewayId() }),
+      );
+      return;
+    }
     const event = messageEvent(this.apiContext, client.identity, routeKey, text);
     const { result, failure } = await this.invokeRoute(routeKey, connectionId, event);
     const requestId = event.requestContext.requestId;
     if (failure) {
       const message = failure === 'timeout' ? 'Endpoint request timed out' : 'Internal server error';
       this.sendText(client, JSON.stringify({ message, connectionId, requestId }));
-    } else if (this.options.api.twoWayRoutes.includes(routeKey) && typeof result?.body === 'string') {
+    } else if (this.route(routeKey)!.twoWay && typeof result?.body === 'string') {
       this.sendText(client, result.body);
     }
   }
 
   /** Sends a text message in frames of at most 32 KB, as API Gateway does. */
-  private sendText(client: Client, text: string | Buffer, done?: (error?: Error) => void): void {
-    if (client.ws.readyState !== WebSocket.OPEN) {
-      done?.(new Error('not open'));
-      return;
-    }
+  private sendText(client: Client, text: string | Buffer): void {
+    if (client.ws.readyState !== WebSocket.OPEN) return;
     const data = typeof text === 'string' ? Buffer.from(text) : text;
     const frames = Math.max(1, Math.ceil(data.length / LIMITS.frameBytes));
     for (let i = 0; i < frames; i++) {
       const last = i === frames - 1;
       const chunk = data.subarray(i * LIMITS.frameBytes, (i + 1) * LIMITS.frameBytes);
-      client.ws.send(chunk, { binary: false, fin: last }, last ? done : undefined);
+      client.ws.send(chunk, { binary: false, fin: last });
     }
   }
 
@@ -313,13 +449,24 @@ export class WebSocketGateway {
     res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ message: 'Not Found' }));
   }
 
-  /** The `@connections` management API: POST sends, GET describes, DELETE closes. */
+  /**
+   * The `@connections` management API: POST sends, GET describes, DELETE closes. Only SigV4-signed
+   * requests are served. A POST is answered at once, as AWS answers it: 200 once the frame is queued,
+   * or 429 when the client's outbound buffer is already full.
+   */
   private async onConnectionsRequest(
     req: IncomingMessage,
     res: ServerResponse,
     target: { stage: string; connectionId: string },
   ): Promise<void> {
     const body = await readBody(req, POST_MAX_BYTES);
+    // An oversized body is not kept, so its signature cannot be checked: it is refused first.
+    if (!body) return sendApiError(res, 413, 'PayloadTooLargeException', 'Request entity too large');
+    const refusal = await refuseUnsigned(req, body);
+    if (refusal) {
+      this.log(`@connections ${req.method} refused: ${refusal.errorType}`);
+      return sendApiError(res, refusal.status, refusal.errorType, refusal.message);
+    }
     if (target.stage !== this.apiContext.stage)
       return sendApiError(res, 403, 'ForbiddenException', 'Forbidden');
     const client = this.clients.get(target.connectionId);
@@ -328,12 +475,11 @@ export class WebSocketGateway {
     }
     switch (req.method) {
       case 'POST':
-        if (!body) return sendApiError(res, 413, 'PayloadTooLargeException', 'Request entity too large');
+        if (client.ws.bufferedAmount > this.limits.clientBufferBytes)
+          return sendApiError(res, 429, 'LimitExceededException', 'Limit exceeded');
         this.touch(client);
-        this.sendText(client, body, (error) => {
-          if (error) sendApiError(res, 410, 'GoneException', `Connection ${target.connectionId} is gone`);
-          else res.writeHead(200).end();
-        });
+        this.sendText(client, body);
+        res.writeHead(200).end();
         return;
       case 'GET':
         res.writeHead(200, { 'content-type': 'application/json' });

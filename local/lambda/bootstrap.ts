@@ -128,10 +128,29 @@ async function loadHandler(): Promise<Handler> {
   return handler as Handler;
 }
 
-function lambdaContext(message: InvokeMessage) {
+/** The runtime's Node.js major version (`nodejs24.x` → 24), from AWS_EXECUTION_ENV. */
+function runtimeMajor(): number {
+  return Number(/nodejs(\d+)/.exec(process.env.AWS_EXECUTION_ENV ?? '')?.[1] ?? 22);
+}
+
+/** Lambda's Node.js 24 runtime refuses callback handlers at init, with this error. */
+const CALLBACK_HANDLER_DEPRECATED =
+  'ERROR: AWS Lambda has removed support for callback-based function handlers starting with Node.js 24. ' +
+  'You need to modify this function to use a supported handler signature to use Node.js 24 or later. ' +
+  'For more information see https://docs.aws.amazon.com/lambda/latest/dg/nodejs-handler.html.';
+
+function refuseCallbackHandlerFromNode24(handler: Handler): void {
+  if (runtimeMajor() < 24 || handler.length < 3) return;
+  console.error(`Runtime.CallbackHandlerDeprecated: ${CALLBACK_HANDLER_DEPRECATED}`);
+  throw Object.assign(new Error(CALLBACK_HANDLER_DEPRECATED), { name: 'Runtime.CallbackHandlerDeprecated' });
+}
+
+type Finish = { resolve: (result: unknown) => void; reject: (error: unknown) => void };
+
+function lambdaContext(message: InvokeMessage, finish: Finish) {
   const env = process.env;
   const functionName = env.AWS_LAMBDA_FUNCTION_NAME ?? 'function';
-  return {
+  const context = {
     awsRequestId: message.requestId,
     functionName,
     functionVersion: env.AWS_LAMBDA_FUNCTION_VERSION ?? '$LATEST',
@@ -139,20 +158,29 @@ function lambdaContext(message: InvokeMessage) {
     memoryLimitInMB: env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE ?? '128',
     logGroupName: env.AWS_LAMBDA_LOG_GROUP_NAME ?? `/aws/lambda/${functionName}`,
     logStreamName: env.AWS_LAMBDA_LOG_STREAM_NAME ?? 'local',
-    callbackWaitsForEmptyEventLoop: true,
     getRemainingTimeInMillis: () => Math.max(0, message.deadline - Date.now()),
+  };
+  // Node.js 24 removed the legacy context methods along with callback handlers.
+  if (runtimeMajor() >= 24) return context;
+  return {
+    ...context,
+    callbackWaitsForEmptyEventLoop: true,
+    succeed: (result?: unknown) => finish.resolve(result),
+    fail: (error: unknown) => finish.reject(error ?? new Error('handled')),
+    done: (error?: unknown, result?: unknown) => (error ? finish.reject(error) : finish.resolve(result)),
   };
 }
 
 function runHandler(handler: Handler, message: InvokeMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    // Callback-style handlers (three parameters) finish through the callback.
+    // Up to Node.js 22, a handler that returns no promise finishes through the callback or the
+    // context methods (callback handlers, and old `context.succeed` code); from 24 on, through its return.
     const callback = (error: unknown, result?: unknown) => (error ? reject(error) : resolve(result));
     try {
-      const returned = handler(message.event, lambdaContext(message), callback);
-      if (handler.length < 3 || (returned && typeof (returned as Promise<unknown>).then === 'function')) {
-        Promise.resolve(returned).then(resolve, reject);
-      }
+      const returned = handler(message.event, lambdaContext(message, { resolve, reject }), callback);
+      const thenable = Boolean(returned) && typeof (returned as Promise<unknown>).then === 'function';
+      const waitsForCallback = runtimeMajor() < 24 && (handler.length >= 3 || returned === undefined);
+      if (thenable || !waitsForCallback) Promise.resolve(returned).then(resolve, reject);
     } catch (error) {
       reject(error);
     }
@@ -173,7 +201,9 @@ async function main(): Promise<void> {
   let handler: Handler | undefined;
   let initError: unknown;
   try {
-    handler = await loadHandler();
+    const loaded = await loadHandler();
+    refuseCallbackHandlerFromNode24(loaded);
+    handler = loaded;
   } catch (error) {
     initError = error;
   }

@@ -1,4 +1,4 @@
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -40,6 +40,11 @@ export interface InvokeOutcome {
 export interface RuntimeOptions {
   /** Concurrent instances at most; more invocations wait. Lambda scales further, this box has 2 cores. */
   maxInstances?: number;
+  /**
+   * Invocations that may wait for a free instance; past it, an invocation is refused at once as a
+   * throttled Lambda refuses it, instead of queueing without bound.
+   */
+  maxQueued?: number;
   /** Where the functions' own output goes, one line at a time. */
   onLog?: (functionName: string, line: string) => void;
   /** The local gateway that the API's `https://` hosts are routed to inside each function. */
@@ -180,6 +185,9 @@ export class LocalFunction {
       LANG: 'en_US.UTF-8',
       TZ: 'UTC',
       NODE_PATH: nodePath.join(':'),
+      // Layers' Python packages, as Lambda puts /opt/python on the path; logs unbuffered, line by line.
+      PYTHONPATH: spec.layerDirs.map((dir) => join(dir, 'python')).join(':'),
+      PYTHONUNBUFFERED: '1',
       LAMBDA_TASK_ROOT: spec.codeDir,
       LAMBDA_RUNTIME_DIR: RUNTIME_DIR,
       _HANDLER: spec.handler,
@@ -209,12 +217,20 @@ export class LocalFunction {
     } finally {
       this.starting--;
     }
-    const child = fork(bootstrap, [], {
-      cwd: this.spec.codeDir,
-      env: this.environment(),
-      execArgv: this.spec.sourceMaps ? ['--enable-source-maps'] : [],
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
+    // Python functions run the Python bootstrap over the same IPC channel (line-delimited JSON).
+    const child = this.spec.runtime.startsWith('python')
+      ? spawn('python3', [join(__dirname, 'bootstrap.py')], {
+          cwd: this.spec.codeDir,
+          env: this.environment(),
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+          serialization: 'json',
+        })
+      : fork(bootstrap, [], {
+          cwd: this.spec.codeDir,
+          env: this.environment(),
+          execArgv: this.spec.sourceMaps ? ['--enable-source-maps'] : [],
+          stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        });
     const log = this.options.onLog ?? ((name, line) => process.stderr.write(`[${name}] ${line}\n`));
     for (const stream of [child.stdout, child.stderr]) {
       if (stream) createInterface({ input: stream }).on('line', (line) => log(this.spec.name, line));
@@ -248,6 +264,14 @@ export class LocalFunction {
   /** Runs one invocation; errors and timeouts come back as `error`, as Lambda reports them. */
   async invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeOutcome> {
     if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
+    if (this.idle.length === 0 && this.waiting.length >= (this.options.maxQueued ?? 200)) {
+      return {
+        requestId,
+        error: { errorType: 'TooManyRequestsException', errorMessage: 'Rate Exceeded.' },
+        durationMs: 0,
+        coldStart: false,
+      };
+    }
     const instance = await this.acquire();
     const coldStart = instance.invocations === 0;
     const timeoutMs = this.spec.timeoutSeconds * 1000;

@@ -4,6 +4,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { handleOf } from 'chat-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
+import { connectionsFetch } from '../support/connections-fetch';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
@@ -212,7 +213,7 @@ describe('the name on $connect', () => {
 
 describe('the @connections API', () => {
   const call = (method: string, id: string, body?: string) =>
-    fetch(`${stack.connectionsUrl}/${id}`, { method, ...(body === undefined ? {} : { body }) });
+    connectionsFetch(`${stack.connectionsUrl}/${id}`, { method, ...(body === undefined ? {} : { body }) });
 
   test.each([
     ['POST', 'UnknownConnAAA='],

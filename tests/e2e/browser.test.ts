@@ -2,6 +2,7 @@
 // stack: two users chat through the page's accessible controls, and hostile text stays text.
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { connectionsFetch } from '../support/connections-fetch';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { TestClient } from '../support/ws-client';
 
@@ -135,7 +136,8 @@ maybe('the chat page in Chromium', () => {
 
     // The server closes the page's connection (as the idle or 2-hour limit would); a message follows at once.
     expect(
-      (await fetch(`${stack.connectionsUrl}/${encodeURIComponent(pageId)}`, { method: 'DELETE' })).status,
+      (await connectionsFetch(`${stack.connectionsUrl}/${encodeURIComponent(pageId)}`, { method: 'DELETE' }))
+        .status,
     ).toBe(204);
     await other.request({ action: 'send', room, msg: 'while you were away' }, 'message');
     await page.getByRole('status').getByText('reconnecting').waitFor();

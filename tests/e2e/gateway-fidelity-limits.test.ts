@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { localDynamoDbClient } from '../../local/dynamodb';
+import { connectionsFetch } from '../support/connections-fetch';
 import { ID, recordedEvent, whoAmI } from '../support/fidelity';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { TestClient } from '../support/ws-client';
@@ -127,10 +128,10 @@ describe('@connections through the AWS SDK', () => {
     const { client, id } = await connection(stack);
     const url = `${stack.connectionsUrl}/${encodeURIComponent(id)}`;
     const arrived = nextMessage(client);
-    expect((await fetch(url, { method: 'POST', body: 'a'.repeat(128 * KB) })).status).toBe(200);
+    expect((await connectionsFetch(url, { method: 'POST', body: 'a'.repeat(128 * KB) })).status).toBe(200);
     expect((await arrived).text).toBe('a'.repeat(128 * KB));
 
-    const tooLarge = await fetch(url, { method: 'POST', body: 'b'.repeat(128 * KB + 1) });
+    const tooLarge = await connectionsFetch(url, { method: 'POST', body: 'b'.repeat(128 * KB + 1) });
     expect(tooLarge.status).toBe(413);
     expect(tooLarge.headers.get('x-amzn-ErrorType')).toBe('PayloadTooLargeException');
     await whoAmI(client);
