@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatStore } from 'chat-core';
 import { freePort, localDynamoDbClient, type RunningDynamoDb, startDynamoDbJar } from '../../local/dynamodb';
+import { connectionsFetch } from '../support/connections-fetch';
 import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
@@ -203,7 +204,10 @@ test('a handshake abandoned while $connect runs leaves nothing any other connect
   const items = (await scanTable(db(), stack.tableName)).filter((item) => item.connectionId === quitter);
   expect(items.every((item) => String(item.sk).startsWith('$connection#connection'))).toBe(true);
   expect(await store.listConnectionRooms(quitter)).toEqual([]);
-  expect((await fetch(`${stack.connectionsUrl}/${encodeURIComponent(quitter)}`)).status).toBe(410);
+  const status = await connectionsFetch(`${stack.connectionsUrl}/${encodeURIComponent(quitter)}`, {
+    method: 'GET',
+  });
+  expect(status.status).toBe(410);
   expect(
     await watcher.client.request({ action: 'send', room: 'abandon-room', msg: 'alone?' }, 'message'),
   ).toMatchObject({
