@@ -1,4 +1,4 @@
-import { HandlerHarness, sampleEvent } from '../support/handler-harness';
+import { HandlerHarness } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
 
 // The per-connection limits as the routes enforce them, with small values set the way the template sets
@@ -17,14 +17,8 @@ afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());
 
 const { recorder } = harness;
-const invoke = (fn: 'JoinFunction' | 'SendFunction' | 'LeaveFunction', connectionId: string, body: object) =>
-  harness.invoke(
-    fn,
-    sampleEvent(fn === 'JoinFunction' ? 'join' : fn === 'SendFunction' ? 'send' : 'leave', {
-      connectionId,
-      body,
-    }),
-  );
+const invoke = harness.request.bind(harness);
+
 const errors = (connectionId: string) => recorder.framesTo(connectionId).filter((f) => f.type === 'error');
 
 test('a join past the room cap is TOO_MANY_ROOMS and writes nothing; leaving makes room', async () => {

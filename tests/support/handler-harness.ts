@@ -6,6 +6,7 @@ import { ChatStore } from 'chat-core';
 import { ConnectionsRecorder } from '../../local/connections-recorder';
 import { type InvokeOutcome, LocalFunction } from '../../local/lambda/local-function';
 import { loadLocalApp } from '../../local/local-app';
+import { DynamoDbFaultProxy } from './dynamodb-fault-proxy';
 import { createTestTable, TEMPLATE_PATH, type TestTable } from './test-table';
 
 const EVENTS_DIR = join(__dirname, '..', '..', 'events');
@@ -32,6 +33,14 @@ export function sampleEvent(
   return event;
 }
 
+const ROUTE_SAMPLES = {
+  JoinFunction: 'join',
+  SendFunction: 'send',
+  LeaveFunction: 'leave',
+  HistoryFunction: 'history',
+  DefaultFunction: 'default',
+} as const;
+
 /**
  * The built handlers of template.yaml, run as the local Lambda runtime runs them, against a fresh
  * table in DynamoDB Local and a recording @connections endpoint that the events' domain routes to.
@@ -43,8 +52,14 @@ export class HandlerHarness {
   private buildDir = '';
   db!: TestTable;
   store!: ChatStore;
+  /** With `{ proxy: true }`: the proxy the functions reach DynamoDB through (counts calls, injects faults). */
+  proxy: DynamoDbFaultProxy | undefined;
 
-  async start(environment: Record<string, string> = {}): Promise<void> {
+  async start(environment: Record<string, string> = {}, options: { proxy?: boolean } = {}): Promise<void> {
+    if (options.proxy) {
+      this.proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
+      environment = { AWS_ENDPOINT_URL_DYNAMODB: await this.proxy.start(), ...environment };
+    }
     this.db = await createTestTable();
     this.store = new ChatStore({
       client: this.db.client,
@@ -69,6 +84,15 @@ export class HandlerHarness {
     }
   }
 
+  /** A message route's function, called with its sample event from `connectionId` carrying `body`. */
+  request(
+    functionId: keyof typeof ROUTE_SAMPLES,
+    connectionId: string,
+    body: unknown,
+  ): Promise<InvokeOutcome> {
+    return this.invoke(functionId, sampleEvent(ROUTE_SAMPLES[functionId], { connectionId, body }));
+  }
+
   invoke(functionId: string, event: unknown): Promise<InvokeOutcome> {
     const fn = this.functions[functionId];
     if (!fn) throw new Error(`no function ${functionId}`);
@@ -85,6 +109,7 @@ export class HandlerHarness {
   async stop(): Promise<void> {
     await Promise.all(Object.values(this.functions).map((fn) => fn.stop()));
     await this.recorder.stop();
+    await this.proxy?.stop();
     await this.db.drop();
     await rm(this.buildDir, { recursive: true, force: true });
   }
