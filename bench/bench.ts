@@ -171,6 +171,10 @@ export function formatResults(r: BenchResults): string {
         ]),
       ]),
     );
+    if (Object.values(r.fanout).some((f) => f.speedupVsSequential < 1))
+      out.push(
+        'speedup below 1: sequential posting was as fast here; with few sends per room the two medians differ by less than the noise of a busy machine',
+      );
   }
   if (r.throughput) {
     const t = r.throughput;
@@ -207,10 +211,13 @@ export function formatResults(r: BenchResults): string {
         ['connections', 'RSS bytes/connection', 'heap bytes/connection'],
         ...Object.keys(m.bytesPerConnection).map((n) => [
           n,
-          m.bytesPerConnection[n]!,
-          m.heapBytesPerConnection[n]!,
+          m.bytesPerConnection[n] ?? 'below noise',
+          m.heapBytesPerConnection[n] ?? 'below noise',
         ]),
       ]),
+      Object.values({ ...m.bytesPerConnection, ...m.heapBytesPerConnection }).includes(null)
+        ? 'below noise: memory did not grow measurably over the baseline at that size (garbage collection and allocator noise are larger)'
+        : '',
       m.cappedAt === undefined ? '' : `capped at ${m.cappedAt} connections by ulimit -n ${m.openFileLimit}`,
     );
   }

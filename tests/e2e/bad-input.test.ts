@@ -5,6 +5,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
 
 let stack: TestStack;
@@ -17,8 +18,8 @@ beforeAll(async () => {
   db = localDynamoDbClient(stack.dynamoDb.endpoint);
   member = await TestClient.connect(stack.webSocketUrl, { name: 'Member' });
   memberId = String((await member.request({ action: 'join', room: 'lobby' }, 'joined')).connectionId);
-  await member.next((f) => f.type === 'history', 10_000, true);
-}, 60_000);
+  await member.next((f) => f.type === 'history', WAIT_MS, true);
+});
 afterAll(async () => {
   await member.close();
   db.destroy();

@@ -2,7 +2,7 @@ import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
 
 const harness = new HandlerHarness();
-beforeAll(() => harness.start({ QUERY_PAGE_SIZE: '10' }), 60_000);
+beforeAll(() => harness.start({ QUERY_PAGE_SIZE: '10' }));
 afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());
 

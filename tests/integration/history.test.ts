@@ -2,7 +2,7 @@ import { ChatStore, HISTORY_MAX_LIMIT, lowestIdAt, timeOfId, timeSortableId } fr
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 
 const harness = new HandlerHarness();
-beforeAll(() => harness.start(), 60_000);
+beforeAll(() => harness.start());
 afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());
 
