@@ -94,6 +94,10 @@ function spawnJarWithWatchdog(port: number, dbPath: string | undefined): ChildPr
   if (!release) throw new Error(`no DynamoDB Local jar in ${packageDir}/lib`);
   const jarDir = join(packageDir, 'lib', release);
   const javaArgs = [
+    // Start-up flags: the client compiler only and the serial collector boot DynamoDB Local in about
+    // half the time on a busy 2-core machine (12 s instead of 21-25 s at load 20), with no visible cost.
+    '-XX:TieredStopAtLevel=1',
+    '-XX:+UseSerialGC',
     `-Djava.library.path=${join(jarDir, 'DynamoDBLocal_lib')}`,
     '-jar',
     join(jarDir, 'DynamoDBLocal.jar'),
@@ -120,7 +124,7 @@ export async function startDynamoDbJar(
   if (!javaVersion()) {
     throw new Error(
       'DynamoDB Local needs Java 17 or newer on the PATH (e.g. `apt-get install openjdk-17-jre-headless`), ' +
-        'or a Docker engine, or AWS_ENDPOINT_URL_DYNAMODB pointing at a running DynamoDB Local.',
+        'or AWS_ENDPOINT_URL_DYNAMODB pointing at a DynamoDB Local you already run.',
     );
   }
   const port = options.port ?? (await freePort());

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatStore } from 'chat-core';
 import { ConnectionsRecorder } from '../../local/connections-recorder';
 import { type InvokeOutcome, LocalFunction } from '../../local/lambda/local-function';
 import { loadLocalApp } from '../../local/local-app';
-import { createTestTable, TEMPLATE_PATH, type TestTable } from './test-table';
+import { createTestTable, sharedBuildDir, TEMPLATE_PATH, type TestTable } from './test-table';
 
 const EVENTS_DIR = join(__dirname, '..', '..', 'events');
 type Event = {
@@ -40,7 +38,6 @@ export class HandlerHarness {
   readonly recorder = new ConnectionsRecorder();
   readonly logs: string[] = [];
   private functions: Record<string, LocalFunction> = {};
-  private buildDir = '';
   db!: TestTable;
   store!: ChatStore;
 
@@ -52,10 +49,9 @@ export class HandlerHarness {
       connectionLifetimeSeconds: 8100,
     });
     const recorderUrl = await this.recorder.start();
-    this.buildDir = await mkdtemp(join(tmpdir(), 'chat-build-'));
     const app = await loadLocalApp({
       templatePath: TEMPLATE_PATH,
-      buildDir: this.buildDir,
+      buildDir: sharedBuildDir(),
       tableNames: { ChatTable: this.db.table },
       extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!, ...environment },
     });
@@ -86,6 +82,5 @@ export class HandlerHarness {
     await Promise.all(Object.values(this.functions).map((fn) => fn.stop()));
     await this.recorder.stop();
     await this.db.drop();
-    await rm(this.buildDir, { recursive: true, force: true });
   }
 }
