@@ -160,6 +160,8 @@ export class LocalFunction {
   /** Instances being spawned: they count against `maxInstances` before they join `all`. */
   private starting = 0;
   private stopped = false;
+  /** Invocations under way (waiting for an instance, initialising or running). */
+  private readonly running = new Set<Promise<InvokeOutcome>>();
 
   constructor(
     readonly spec: FunctionSpec,
@@ -246,8 +248,15 @@ export class LocalFunction {
   }
 
   /** Runs one invocation; errors and timeouts come back as `error`, as Lambda reports them. */
-  async invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeOutcome> {
-    if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
+  invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeOutcome> {
+    if (this.stopped) return Promise.reject(new Error(`${this.spec.name} is stopped`));
+    const invocation = this.run(event, requestId);
+    this.running.add(invocation);
+    void invocation.finally(() => this.running.delete(invocation));
+    return invocation;
+  }
+
+  private async run(event: unknown, requestId: string): Promise<InvokeOutcome> {
     const instance = await this.acquire();
     const coldStart = instance.invocations === 0;
     const timeoutMs = this.spec.timeoutSeconds * 1000;
@@ -291,6 +300,15 @@ export class LocalFunction {
       clearTimeout(timer);
       this.release(instance);
     }
+  }
+
+  /**
+   * Ends the function once the invocations already under way have finished (each within its Timeout):
+   * a reload swaps in new code without cutting off, say, a `$disconnect` halfway through its cleanup.
+   */
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.stop();
   }
 
   /** Ends every instance (warm ones included). */
