@@ -165,7 +165,7 @@ export class LocalFunction {
 
   constructor(
     readonly spec: FunctionSpec,
-    private readonly options: RuntimeOptions = {},
+    readonly options: RuntimeOptions = {},
   ) {}
 
   private environment(): NodeJS.ProcessEnv {
@@ -191,6 +191,8 @@ export class LocalFunction {
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
       AWS_LAMBDA_LOG_STREAM_NAME: `local/${spec.name}`,
+      // As Lambda sets it; Powertools reports no cold start at all without it.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       // The real runtime is newer than this machine's Node; its SDK warning would be noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...(this.options.gateway

@@ -65,6 +65,14 @@ export class HandlerHarness {
     }
   }
 
+  /** Ends a function's instances, so that its next invocation starts cold. */
+  async restart(functionId: string): Promise<void> {
+    const fn = this.functions[functionId];
+    if (!fn) throw new Error(`no function ${functionId}`);
+    await fn.stop();
+    this.functions[functionId] = new LocalFunction(fn.spec, fn.options);
+  }
+
   invoke(functionId: string, event: unknown): Promise<InvokeOutcome> {
     const fn = this.functions[functionId];
     if (!fn) throw new Error(`no function ${functionId}`);
