@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { closeSockets, openSockets } from './clients';
 import { dropTable } from './common';
+import type { Progress } from './progress';
 import { ServerProcess } from './server-process';
 
 export interface MemoryOptions {
@@ -43,7 +44,11 @@ function perConnection(growth: number, count: number): PerConnection {
 /** Files the bench keeps open besides the client sockets (DynamoDB, IPC, stdio, libraries). */
 const FILE_HEADROOM = 500;
 
-export async function measureGatewayMemory(endpoint: string, options: MemoryOptions): Promise<MemoryFigures> {
+export async function measureGatewayMemory(
+  endpoint: string,
+  options: MemoryOptions,
+  progress?: Progress,
+): Promise<MemoryFigures> {
   const limit = openFileLimit();
   const most = Math.max(...options.counts) + options.warmup;
   const cap = most + FILE_HEADROOM > limit ? limit - FILE_HEADROOM - options.warmup : undefined;
@@ -58,8 +63,10 @@ export async function measureGatewayMemory(endpoint: string, options: MemoryOpti
     const heapBytesPerConnection: Record<string, PerConnection> = {};
     for (const count of counts) {
       const open = sockets.length - options.warmup;
+      progress?.stage(`opening connections (each runs $connect) up to ${count}`, count - open);
+      const onOpen = () => progress?.tick();
       sockets.push(
-        ...(await openSockets(server.webSocketUrl, count - open, { batch: 200, timeoutMs: 60_000 })),
+        ...(await openSockets(server.webSocketUrl, count - open, { batch: 200, timeoutMs: 60_000, onOpen })),
       );
       const now = await server.memory();
       bytesPerConnection[count] = perConnection(now.rss - baseline.rss, count);
