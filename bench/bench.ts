@@ -228,7 +228,7 @@ export function formatResults(r: BenchResults): string {
           m.heapBytesPerConnection[n] ?? 'below noise',
         ]),
       ]),
-      Object.values({ ...m.bytesPerConnection, ...m.heapBytesPerConnection }).includes(null)
+      [...Object.values(m.bytesPerConnection), ...Object.values(m.heapBytesPerConnection)].includes(null)
         ? 'below noise: memory did not grow measurably over the baseline at that size (garbage collection and allocator noise are larger)'
         : '',
       m.cappedAt === undefined ? '' : `capped at ${m.cappedAt} connections by ulimit -n ${m.openFileLimit}`,
