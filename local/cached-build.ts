@@ -1,7 +1,7 @@
 // A build that is reused while its sources are unchanged: repeated `npm run invoke` calls, and the test
 // files that share one build of template.yaml, skip esbuild and the layer's make when nothing changed.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { type BuildResult, buildTemplate } from '../tools/build';
 
@@ -57,6 +57,8 @@ export async function cachedBuild(
     // no build yet, or an unreadable stamp: build
   }
   const result = await buildTemplate(templatePath, buildDir);
+  // A template with nothing to build (plain JavaScript used in place) leaves no folder behind.
+  mkdirSync(resolve(buildDir), { recursive: true });
   const temporary = `${stampPath}.${process.pid}`;
   writeFileSync(temporary, JSON.stringify({ key, result }));
   renameSync(temporary, stampPath);

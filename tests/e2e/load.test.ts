@@ -53,6 +53,7 @@ test(
       duplicates: 0,
       reordered: 0,
       errors: 0,
+      errorKinds: {},
     });
     // Every echoed send is in the history; only sends cut off by a close may be missing from it.
     expect(figures.messagesStored).toBeGreaterThanOrEqual(figures.messagesSent - figures.unconfirmedSends);
