@@ -145,7 +145,8 @@ export async function startDynamoDbJar(
   const endpoint = `http://127.0.0.1:${port}`;
   try {
     await Promise.race([
-      waitForDynamoDb(endpoint),
+      // Java boots in about 12 s on a busy 2-core machine, and far slower when the machine is saturated.
+      waitForDynamoDb(endpoint, 120_000),
       exited.then(() => {
         throw new Error(`DynamoDB Local exited at start (is port ${port} free?)`);
       }),
