@@ -9,10 +9,11 @@ import {
 } from 'chat-core';
 import { Population } from '../../bench/population';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
+import { LONG_TEST_MS } from '../support/timeouts';
 
 // The functions reach DynamoDB through a pass-through proxy that counts their calls.
 const harness = new HandlerHarness();
-beforeAll(() => harness.start({}, { proxy: true }), 60_000);
+beforeAll(() => harness.start({}, { proxy: true }));
 afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());
 
@@ -233,7 +234,7 @@ describe('reads never touch expired messages in bulk', () => {
     }));
     await new Population(harness.db.client, harness.db.table).putMessages(expired);
     ({ member, ids: live } = await roomWithMessages(room, LIVE));
-  }, 180_000);
+  }, LONG_TEST_MS);
 
   const queriesFor = async (run: () => Promise<unknown>) => {
     const calls = harness.proxy!.calls;

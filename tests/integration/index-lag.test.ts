@@ -3,7 +3,7 @@ import { HandlerHarness } from '../support/handler-harness';
 // On AWS the room index (a GSI) lags the table: a member who just joined can be missing from it, one who
 // just left still listed. DynamoDB Local's indexes never lag, so a proxy replays the index's previous answer.
 const harness = new HandlerHarness();
-beforeAll(() => harness.start({}, { proxy: true }), 60_000);
+beforeAll(() => harness.start({}, { proxy: true }));
 afterAll(() => harness.stop());
 beforeEach(() => {
   harness.proxy!.indexLag = false;

@@ -4,14 +4,12 @@ import { scanTable } from '../support/table-contents';
 // The per-connection limits as the routes enforce them, with small values set the way the template sets
 // them (environment variables from its parameters).
 const harness = new HandlerHarness();
-beforeAll(
-  () =>
-    harness.start({
-      MAX_ROOMS_PER_CONNECTION: '3',
-      MESSAGE_RATE_PER_CONNECTION: '1',
-      MESSAGE_BURST_PER_CONNECTION: '4',
-    }),
-  60_000,
+beforeAll(() =>
+  harness.start({
+    MAX_ROOMS_PER_CONNECTION: '3',
+    MESSAGE_RATE_PER_CONNECTION: '1',
+    MESSAGE_BURST_PER_CONNECTION: '4',
+  }),
 );
 afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());

@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatStore } from 'chat-core';
 import { ConnectionsRecorder } from '../../local/connections-recorder';
 import { type InvokeOutcome, LocalFunction } from '../../local/lambda/local-function';
 import { loadLocalApp } from '../../local/local-app';
 import { DynamoDbFaultProxy } from './dynamodb-fault-proxy';
-import { createTestTable, TEMPLATE_PATH, type TestTable } from './test-table';
+import { createTestTable, sharedBuildDir, TEMPLATE_PATH, type TestTable } from './test-table';
 
 const EVENTS_DIR = join(__dirname, '..', '..', 'events');
 type Event = {
@@ -49,7 +47,6 @@ export class HandlerHarness {
   readonly recorder = new ConnectionsRecorder();
   readonly logs: string[] = [];
   private functions: Record<string, LocalFunction> = {};
-  private buildDir = '';
   db!: TestTable;
   store!: ChatStore;
   /** With `{ proxy: true }`: the proxy the functions reach DynamoDB through (counts calls, injects faults). */
@@ -67,10 +64,9 @@ export class HandlerHarness {
       connectionLifetimeSeconds: 8100,
     });
     const recorderUrl = await this.recorder.start();
-    this.buildDir = await mkdtemp(join(tmpdir(), 'chat-build-'));
     const app = await loadLocalApp({
       templatePath: TEMPLATE_PATH,
-      buildDir: this.buildDir,
+      buildDir: sharedBuildDir(),
       tableNames: { ChatTable: this.db.table },
       extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!, ...environment },
     });
@@ -93,6 +89,14 @@ export class HandlerHarness {
     return this.invoke(functionId, sampleEvent(ROUTE_SAMPLES[functionId], { connectionId, body }));
   }
 
+  /** Ends a function's instances, so that its next invocation starts cold. */
+  async restart(functionId: string): Promise<void> {
+    const fn = this.functions[functionId];
+    if (!fn) throw new Error(`no function ${functionId}`);
+    await fn.stop();
+    this.functions[functionId] = new LocalFunction(fn.spec, fn.options);
+  }
+
   invoke(functionId: string, event: unknown): Promise<InvokeOutcome> {
     const fn = this.functions[functionId];
     if (!fn) throw new Error(`no function ${functionId}`);
@@ -111,6 +115,5 @@ export class HandlerHarness {
     await this.recorder.stop();
     await this.proxy?.stop();
     await this.db.drop();
-    await rm(this.buildDir, { recursive: true, force: true });
   }
 }
