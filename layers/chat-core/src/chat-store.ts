@@ -83,6 +83,18 @@ const CONFLICT_ATTEMPTS = 6;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const conflictBackoff = (attempt: number) => sleep(20 * 2 ** attempt * (0.5 + Math.random()));
 
+/** Runs a single-item write again while it fails with a conflict (never when its condition failed). */
+async function retryingConflictErrors<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!hasErrorNamed(error, 'TransactionConflictException') || attempt === CONFLICT_ATTEMPTS) throw error;
+      await conflictBackoff(attempt);
+    }
+  }
+}
+
 /** Runs a transaction again while it is canceled by a conflict (never when a condition failed). */
 async function retryingConflicts<R extends { canceled: boolean; data: { code?: string }[] }>(
   write: () => Promise<R>,
@@ -204,10 +216,7 @@ export class ChatStore {
       if (count?.rejected && count.code === 'ConditionalCheckFailed') {
         const current = await this.getConnection(connectionId);
         if (!current) throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
-        throw new ChatError(
-          'TOO_MANY_ROOMS',
-          `A connection can be in at most ${maxRooms} rooms; leave one first`,
-        );
+        throw tooManyRooms(maxRooms);
       }
       throw new Error(`join transaction canceled: ${result.data.map((r) => r.code).join(', ')}`);
     }
@@ -263,24 +272,17 @@ export class ChatStore {
         (attr, op) =>
           `${op.gt(attr.bucketFullAt, now)} AND ${op.lte(attr.bucketFullAt, now + (burst - 1) * interval)}`,
       );
-    for (let attempt = 1; ; attempt++) {
+    for (const update of [refilled, drawn]) {
       try {
-        for (const update of [refilled, drawn]) {
-          try {
-            await update.go({ response: 'none' });
-            return;
-          } catch (error) {
-            if (!isConditionalCheckFailure(error)) throw error;
-          }
-        }
-        throw new RateLimitedError(Math.ceil(interval));
+        await retryingConflictErrors(() => update.go({ response: 'none' }));
+        return;
       } catch (error) {
-        if (!hasErrorNamed(error, 'TransactionConflictException') || attempt === CONFLICT_ATTEMPTS)
-          throw error;
-        await conflictBackoff(attempt);
+        if (!isConditionalCheckFailure(error)) throw error;
       }
     }
+    throw new RateLimitedError(Math.ceil(interval));
   }
+
   /** Connection ids of a room's live members: one paginated Query on the room index, every page. */
   async listRoomMembers(roomId: string): Promise<string[]> {
     const { data } = await this.service.entities.membership.query
@@ -314,7 +316,7 @@ export class ChatStore {
     const removed: MembershipRecord[] = [];
     await forEachConcurrently(data.membership, REMOVE_CONCURRENCY, async (item) => {
       try {
-        await membership.remove(membershipKey(item)).go();
+        await retryingConflictErrors(() => membership.remove(membershipKey(item)).go());
         if (item.expiresAt > now) removed.push(item);
       } catch (error) {
         if (!isConditionalCheckFailure(error)) throw error;
