@@ -13,7 +13,10 @@ import { gatewayId } from '../local/gateway/events';
 
 type Service = ReturnType<typeof createChatService>;
 
-/** A connection item as `$connect` registers it (ChatStore.registerConnection): a `ws` client, no user agent. */
+/**
+ * A connection item as `$connect` registers it (ChatStore.registerConnection: a `ws` client, no user
+ * agent) and one `join` leaves it: every bench connection is a member of one room.
+ */
 export function newConnection(index: number, nowMs = Date.now()): ConnectionRecord {
   return {
     connectionId: gatewayId(),
@@ -21,6 +24,7 @@ export function newConnection(index: number, nowMs = Date.now()): ConnectionReco
     expiresAt: Math.floor(nowMs / 1000) + DEFAULT_CONNECTION_LIFETIME_SECONDS,
     name: `user${String(index).padStart(5, '0')}`,
     sourceIp: '127.0.0.1',
+    roomCount: 1,
   };
 }
 
