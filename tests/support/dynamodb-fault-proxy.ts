@@ -9,8 +9,8 @@ export type Fault = 'pass' | 'throttle' | 'fail';
  * ThrottlingException, which the SDK retries) or fail (500), the faults DynamoDB itself produces.
  */
 export class DynamoDbFaultProxy {
-  /** Decides each call's fate; `calls` counts the calls seen per operation. */
-  fault: (operation: string) => Fault = () => 'pass';
+  /** Decides each call's fate from its operation and JSON request; `calls` counts the calls seen per operation. */
+  fault: (operation: string, request: string) => Fault = () => 'pass';
   readonly calls = new Map<string, number>();
   private server: Server | undefined;
 
@@ -18,12 +18,14 @@ export class DynamoDbFaultProxy {
 
   async start(): Promise<string> {
     const target = new URL(this.target);
-    this.server = createServer((req, res) => {
+    this.server = createServer(async (req, res) => {
       const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
       this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
-      const fate = this.fault(operation);
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks);
+      const fate = this.fault(operation, body.toString('utf8'));
       if (fate !== 'pass') {
-        req.resume();
         const [status, type] =
           fate === 'throttle'
             ? [400, 'com.amazonaws.dynamodb.v20120810#ThrottlingException']
@@ -41,7 +43,7 @@ export class DynamoDbFaultProxy {
       );
       // DynamoDB Local is down: the client sees the connection dropped, as with an unreachable endpoint.
       upstream.on('error', () => res.destroy());
-      req.pipe(upstream);
+      upstream.end(body);
     });
     const server = this.server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

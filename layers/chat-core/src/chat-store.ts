@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
 import { ChatError, notAMember } from './errors';
+import { timeOfId, timeSortableId } from './ids';
 import {
   type ChatService,
   type ConnectionItem,
@@ -8,7 +10,13 @@ import {
   type MembershipItem,
   type MessageItem,
 } from './model/service';
-import { validateConnectionId, validateDisplayName, validateMessageId, validateRoomId } from './validation';
+import {
+  validateClientMsgId,
+  validateConnectionId,
+  validateDisplayName,
+  validateMessageId,
+  validateRoomId,
+} from './validation';
 
 export type ConnectionRecord = ConnectionItem;
 export type MembershipRecord = MembershipItem;
@@ -45,6 +53,16 @@ export interface NewMessage {
   msg: string;
   sentAt: string;
 }
+
+/** A message before it gets its id. */
+export type MessageDraft = Omit<NewMessage, 'id'>;
+
+/**
+ * How long after its id was taken a message may still be written under that id: a replay after
+ * `since` starts 10 s back (SINCE_OVERLAP_MS in protocol.ts), and the send function's 10 s timeout
+ * means a send that took the id earlier than this has died. Kept below both, for clock skew.
+ */
+export const LATE_STORE_LIMIT_MS = 8_000;
 
 export interface HistoryPage {
   /** Oldest first. */
@@ -201,16 +219,100 @@ export class ChatStore {
 
   /** Keeps a message for replay; written before fan-out, so what was delivered can be replayed. */
   async saveMessage(input: NewMessage): Promise<MessageRecord> {
-    const lifetime = this.options.messageLifetimeSeconds ?? DEFAULT_MESSAGE_LIFETIME_SECONDS;
     const item = {
       ...input,
       roomId: validateRoomId(input.roomId),
       senderId: validateConnectionId(input.senderId),
       id: validateMessageId(input.id, 'id'),
-      expiresAt: this.nowSeconds() + lifetime,
+      expiresAt: this.nowSeconds() + this.messageLifetimeSeconds(),
     };
     await this.service.entities.message.create(item).go();
     return item;
+  }
+
+  /**
+   * Stores a client's send once per room and `clientMsgId`, however often it is repeated, and returns
+   * the stored message (the first's, for a repeat). Two writes, no transaction: a small receipt
+   * (room, clientMsgId -> message id), created only if absent, then the message. A repeat finds the
+   * receipt and returns its message, storing it first if its holder died between the two writes.
+   * A repeat under another sender name or with other text is refused (CLIENT_MSG_ID_CONFLICT).
+   */
+  async saveMessageOnce(draft: MessageDraft, clientMsgId: string): Promise<MessageRecord> {
+    const key = { roomId: validateRoomId(draft.roomId), clientMsgId: validateClientMsgId(clientMsgId) };
+    const msgHash = hashOf(draft.msg);
+    const receipts = this.service.entities.sendReceipt;
+    const id = timeSortableId(this.now());
+    const now = this.nowSeconds();
+    try {
+      await receipts
+        .put({
+          ...key,
+          messageId: id,
+          ...(draft.senderName === undefined ? {} : { senderName: draft.senderName }),
+          msgHash,
+          expiresAt: now + this.messageLifetimeSeconds(),
+        })
+        // An expired receipt (not yet removed by TTL) is gone for every purpose.
+        .where((attr, op) => `${op.notExists(attr.messageId)} OR ${op.lte(attr.expiresAt, now)}`)
+        .go();
+      return await this.saveMessage({ ...draft, id });
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+    }
+    // A repeat. Each turn either finds or stores the message, or loses a race to re-key it and looks again.
+    for (let turn = 0; turn < 3; turn++) {
+      const { data: receipt } = await receipts.get(key).go({ consistent: true });
+      if (!receipt) throw new Error('send receipt vanished');
+      if (receipt.senderName !== draft.senderName || receipt.msgHash !== msgHash) {
+        throw new ChatError(
+          'CLIENT_MSG_ID_CONFLICT',
+          `"clientMsgId" was already used in room "${key.roomId}" for another message`,
+        );
+      }
+      const stored = await this.getMessage(key.roomId, receipt.messageId);
+      if (stored) return stored;
+      if (this.now() - timeOfId(receipt.messageId) < LATE_STORE_LIMIT_MS) {
+        // Its first holder may still be writing it: the message's create decides who does.
+        return await this.createOrGetMessage({ ...draft, id: receipt.messageId });
+      }
+      // Its first holder died before storing it: store it under a fresh id, or a replay would miss it.
+      const fresh = timeSortableId(this.now());
+      try {
+        await receipts
+          .patch(key)
+          .set({ messageId: fresh, expiresAt: this.nowSeconds() + this.messageLifetimeSeconds() })
+          .where((attr, op) => op.eq(attr.messageId, receipt.messageId))
+          .go();
+      } catch (error) {
+        if (isConditionalCheckFailure(error)) continue; // another repeat re-keyed it first
+        throw error;
+      }
+      return await this.createOrGetMessage({ ...draft, id: fresh });
+    }
+    throw new Error('send receipt kept changing');
+  }
+
+  /** A live message by its room and id, or undefined. */
+  async getMessage(roomId: string, id: string): Promise<MessageRecord | undefined> {
+    const { data } = await this.service.entities.message
+      .get({ roomId: validateRoomId(roomId), id: validateMessageId(id, 'id') })
+      .go({ consistent: true });
+    return data && data.expiresAt > this.nowSeconds() ? data : undefined;
+  }
+
+  private async createOrGetMessage(input: NewMessage): Promise<MessageRecord> {
+    try {
+      return await this.saveMessage(input);
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      const stored = await this.getMessage(input.roomId, input.id);
+      if (!stored) throw error;
+      return stored;
+    }
+  }
+
+  private messageLifetimeSeconds(): number {
+    return this.options.messageLifetimeSeconds ?? DEFAULT_MESSAGE_LIFETIME_SECONDS;
   }
 
   /**
@@ -264,6 +366,8 @@ export class ChatStore {
 
 const connectionKey = ({ connectionId }: ConnectionRecord) => ({ connectionId });
 const membershipKey = ({ connectionId, roomId }: MembershipRecord) => ({ connectionId, roomId });
+
+const hashOf = (text: string) => createHash('sha256').update(text).digest('base64url');
 
 function isConditionalCheckFailure(error: unknown): boolean {
   // ElectroDB wraps the SDK error; the DynamoDB exception is its `cause`.

@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'ALREADY_JOINED'
   | 'MESSAGE_TOO_LARGE'
   | 'UNKNOWN_CONNECTION'
+  | 'CLIENT_MSG_ID_CONFLICT'
   | 'INTERNAL';
 
 /** An expected failure: its message is safe to show to the client that caused it. */
