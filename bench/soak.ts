@@ -32,7 +32,7 @@ export interface SoakFigures {
   messagesSent: number;
   /** Messages the rooms' history holds: each send once. */
   messagesStored: number;
-  /** Sends resent with their clientMsgId because their connection closed before the echo came (churn only). */
+  /** Sends resent with their clientMsgId because their connection closed (churn) or no echo came in time. */
   resends: number;
   /** Each member times the messages stored in its room. */
   deliveriesExpected: number;
@@ -71,6 +71,9 @@ interface Frame {
 
 class ConnectionClosed extends Error {}
 
+/** API Gateway's own error frames (no `type`), e.g. "Endpoint request timed out": the request may or may not have run. */
+const isGatewayError = (frame: Frame) => frame.type === undefined && 'message' in frame;
+
 /** One chat user: a socket that may be replaced, the room it is in, and everything it received. */
 class SoakClient {
   socket!: WebSocket;
@@ -80,7 +83,7 @@ class SoakClient {
   /** Error frames received: `error` events by code, API Gateway's own by message. */
   errors: string[] = [];
   reconnects = 0;
-  /** Sends resent because their connection closed before their echo came. */
+  /** Sends resent because their connection closed before their echo came, or it took too long. */
   resends = 0;
   private waiting: { accept: (frame: Frame) => boolean; fail: (error: Error) => void }[] = [];
 
@@ -93,7 +96,7 @@ class SoakClient {
   private onFrame(frame: Frame): void {
     if (frame.type === 'message') this.record(frame as MessageFrame);
     if (frame.type === 'history') for (const message of frame.messages ?? []) this.record(message);
-    if (frame.type === 'error' || (frame.type === undefined && 'message' in frame)) {
+    if (frame.type === 'error' || isGatewayError(frame)) {
       const { code, message } = frame as { code?: string; message?: string };
       this.errors.push(code ?? message ?? JSON.stringify(frame));
     }
@@ -154,11 +157,16 @@ class SoakClient {
     });
     const since = this.lastId;
     // `history` ends a join (other members' `joined` frames may arrive first).
-    const answer = this.next((f) => f.type === 'history' || f.type === 'error', timeoutMs);
+    const answer = this.next(
+      (f) => f.type === 'history' || f.type === 'error' || isGatewayError(f),
+      timeoutMs,
+    );
     socket.send(JSON.stringify({ action: 'join', room: this.room, ...(since ? { since } : {}) }));
-    const history = await answer;
-    if (history.type === 'error')
-      throw new Error(`client ${this.index}: join refused: ${JSON.stringify(history)}`);
+    const history = await answer.catch((error: Error) => ({ type: 'error', message: error.message }));
+    if (history.type !== 'history') {
+      socket.terminate(); // a failed attempt leaves no member behind
+      throw new Error(`client ${this.index}: join failed: ${JSON.stringify(history)}`);
+    }
     await this.catchUp(history, since, timeoutMs);
   }
 
@@ -176,26 +184,32 @@ class SoakClient {
 
   /**
    * Sends one message and waits for its echo (delivered to everyone else first). A close before the
-   * echo leaves the send unconfirmed: it may be stored or not. The client reconnects and resends it with
-   * the same clientMsgId, which the server stores once, until the echo comes (the recipe in the README).
+   * echo, no echo in time or a gateway timeout leaves the send unconfirmed: it may be stored or not. The client reconnects
+   * if need be and resends it with the same clientMsgId, which the server stores once, until the echo
+   * comes (the recipe in the README); only a closed connection resends without limit.
    */
   async send(seq: number, timeoutMs: number): Promise<void> {
     const text = `${this.index}:${seq}:${Date.now()}`;
     const clientMsgId = randomUUID();
-    for (;;) {
+    for (let timeouts = 0; ; ) {
       if (this.socket.readyState !== WebSocket.OPEN) await this.reconnect(timeoutMs);
       const echo = this.next(
-        (f) => (f.type === 'message' && f.clientMsgId === clientMsgId) || f.type === 'error',
+        (f) =>
+          (f.type === 'message' && f.clientMsgId === clientMsgId) || f.type === 'error' || isGatewayError(f),
         timeoutMs,
       );
       this.socket.send(JSON.stringify({ action: 'send', room: this.room, msg: text, clientMsgId }));
       const answer = await echo.catch((error: Error) => {
-        if (!(error instanceof ConnectionClosed)) throw error; // a timeout; a closed socket means: resend
+        if (error instanceof ConnectionClosed) return undefined;
+        if (++timeouts >= 3) throw error;
+        return undefined;
       });
       if (answer?.type === 'error')
         throw new Error(`client ${this.index}: send refused: ${JSON.stringify(answer)}`);
-      if (answer) return;
+      if (answer?.type === 'message') return;
+      // Closed, timed out, or the gateway gave up waiting for the function: unconfirmed, so resend.
       this.resends++;
+      if (answer) await sleep(1000);
     }
   }
 
