@@ -63,6 +63,7 @@ interface MessageFrame {
 }
 interface Frame {
   type?: string;
+  code?: string;
   clientMsgId?: string;
   messages?: MessageFrame[];
   more?: boolean;
@@ -191,6 +192,7 @@ class SoakClient {
   async send(seq: number, timeoutMs: number): Promise<void> {
     const text = `${this.index}:${seq}:${Date.now()}`;
     const clientMsgId = randomUUID();
+    let internal = 0;
     for (let timeouts = 0; ; ) {
       if (this.socket.readyState !== WebSocket.OPEN) await this.reconnect(timeoutMs);
       const echo = this.next(
@@ -204,10 +206,11 @@ class SoakClient {
         if (++timeouts >= 3) throw error;
         return undefined;
       });
-      if (answer?.type === 'error')
+      // INTERNAL may pass (the recipe): resend after a pause, a bounded number of times.
+      if (answer?.type === 'error' && (answer.code !== 'INTERNAL' || ++internal > 5))
         throw new Error(`client ${this.index}: send refused: ${JSON.stringify(answer)}`);
       if (answer?.type === 'message') return;
-      // Closed, timed out, or the gateway gave up waiting for the function: unconfirmed, so resend.
+      // Closed, timed out, failed, or the gateway gave up waiting for the function: unconfirmed, so resend.
       this.resends++;
       if (answer) await sleep(1000);
     }

@@ -82,9 +82,10 @@ function show(parts: { text: string; className?: string; handle?: string }[], ki
   return item;
 }
 
-const who = (member: Member | undefined) => ({
+/** A member's name (or connection id) and handle; `from` marks a message's sender. */
+const who = (member: Member | undefined, className: 'from' | 'who') => ({
   text: member?.name ?? member?.connectionId ?? 'someone',
-  className: 'from',
+  className,
   ...(member?.handle ? { handle: member.handle } : {}),
 });
 
@@ -98,7 +99,7 @@ function showMessage(frame: Frame): void {
     state.rooms.set(room, frame.id);
     state.save();
   }
-  const item = show([{ text: `[${room}] ` }, who(frame.from), { text: `: ${frame.msg}` }]);
+  const item = show([{ text: `[${room}] ` }, who(frame.from, 'from'), { text: `: ${frame.msg}` }]);
   item.dataset.id = frame.id;
   item.dataset.room = room;
   // Before the earliest of the messages shown last that are newer; notices keep their place.
@@ -161,7 +162,7 @@ function render(frame: Frame): void {
       break;
     case 'joined':
     case 'left':
-      show([who(frame), { text: ` ${frame.type} ${frame.room}` }], 'notice');
+      show([who(frame, 'who'), { text: ` ${frame.type} ${frame.room}` }], 'notice');
       break;
     case 'error':
       refused(frame);

@@ -198,6 +198,28 @@ describe('a send that dies at any point is finished by a resend with its clientM
     expect(messagesTo(again)).toEqual([expect.objectContaining({ id: messages[0]!.id, clientMsgId })]);
   });
 
+  test('while the first send might still store its message under its id (8-13 s), a repeat is told to try again and writes nothing', async () => {
+    const { room: r, ada } = await room();
+    const clientMsgId = newClientMsgId();
+    const receipts = createChatService(harness.db.client, harness.db.table).entities.sendReceipt;
+    await receipts
+      .put({
+        roomId: r,
+        clientMsgId,
+        messageId: timeSortableId(Date.now() - 10_000),
+        senderName: 'Ada',
+        msgHash: createHash('sha256').update('in limbo').digest('base64url'),
+        expiresAt: Math.floor(Date.now() / 1000) + 3600,
+      })
+      .go();
+    const before = await scanTable(harness.db.client, harness.db.table);
+    await send(ada, { room: r, msg: 'in limbo', clientMsgId });
+    expect(errorsTo(ada)).toEqual([
+      expect.objectContaining({ code: 'INTERNAL', message: expect.stringContaining('send it again') }),
+    ]);
+    expect(await scanTable(harness.db.client, harness.db.table)).toEqual(before);
+  });
+
   test('long after a send died between its writes, the resend stores it under a fresh id (a replay after `since` finds it)', async () => {
     const { room: r, ada, bo } = await room();
     const clientMsgId = newClientMsgId();

@@ -59,10 +59,14 @@ export type MessageDraft = Omit<NewMessage, 'id'>;
 
 /**
  * How long after its id was taken a message may still be written under that id: a replay after
- * `since` starts 10 s back (SINCE_OVERLAP_MS in protocol.ts), and the send function's 10 s timeout
- * means a send that took the id earlier than this has died. Kept below both, for clock skew.
+ * `since` starts 10 s back (SINCE_OVERLAP_MS in protocol.ts); kept below that, for clock skew.
  */
 export const LATE_STORE_LIMIT_MS = 8_000;
+/**
+ * When the send that took a message id is surely dead: the send function's Timeout (10 s in
+ * template.yaml) counts from before the id was taken, plus time for a write it had sent to land.
+ */
+export const SEND_SURELY_DEAD_MS = 13_000;
 
 export interface HistoryPage {
   /** Oldest first. */
@@ -255,11 +259,22 @@ export class ChatStore {
         // An expired receipt (not yet removed by TTL) is gone for every purpose.
         .where((attr, op) => `${op.notExists(attr.messageId)} OR ${op.lte(attr.expiresAt, now)}`)
         .go();
-      return await this.saveMessage({ ...draft, id });
     } catch (error) {
       if (!isConditionalCheckFailure(error)) throw error;
+      return await this.repeatedMessage(key, draft, msgHash);
     }
-    // A repeat. Each turn either finds or stores the message, or loses a race to re-key it and looks again.
+    // A resend may have stored it already, while this send was between its writes.
+    return await this.createOrGetMessage({ ...draft, id });
+  }
+
+  /** A repeat of a send: the message its receipt names, stored now if its first holder died first. */
+  private async repeatedMessage(
+    key: { roomId: string; clientMsgId: string },
+    draft: MessageDraft,
+    msgHash: string,
+  ): Promise<MessageRecord> {
+    const receipts = this.service.entities.sendReceipt;
+    // Each turn either finds or stores the message, or loses a race to re-key it and looks again.
     for (let turn = 0; turn < 3; turn++) {
       const { data: receipt } = await receipts.get(key).go({ consistent: true });
       if (!receipt) throw new Error('send receipt vanished');
@@ -271,9 +286,14 @@ export class ChatStore {
       }
       const stored = await this.getMessage(key.roomId, receipt.messageId);
       if (stored) return stored;
-      if (this.now() - timeOfId(receipt.messageId) < LATE_STORE_LIMIT_MS) {
+      const age = this.now() - timeOfId(receipt.messageId);
+      if (age < LATE_STORE_LIMIT_MS) {
         // Its first holder may still be writing it: the message's create decides who does.
         return await this.createOrGetMessage({ ...draft, id: receipt.messageId });
+      }
+      if (age < SEND_SURELY_DEAD_MS) {
+        // Too late for its id, too early to be sure its first holder will not still store it.
+        throw new ChatError('INTERNAL', 'This message is still being sent; send it again in a few seconds');
       }
       // Its first holder died before storing it: store it under a fresh id, or a replay would miss it.
       const fresh = timeSortableId(this.now());
