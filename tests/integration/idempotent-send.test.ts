@@ -2,7 +2,7 @@
 // makes chosen DynamoDB calls fail, so each point where a send can die is cut for real; a resend with
 // the same clientMsgId must then finish the job: stored once, delivered to everyone.
 import { createHash } from 'node:crypto';
-import { createChatService, timeOfId, timeSortableId } from 'chat-core';
+import { createChatService, lowestIdAt, timeOfId } from 'chat-core';
 import { DynamoDbFaultProxy, type Fault } from '../support/dynamodb-fault-proxy';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
@@ -206,7 +206,7 @@ describe('a send that dies at any point is finished by a resend with its clientM
       .put({
         roomId: r,
         clientMsgId,
-        messageId: timeSortableId(Date.now() - 10_000),
+        messageId: lowestIdAt(Date.now() - 10_000),
         senderName: 'Ada',
         msgHash: createHash('sha256').update('in limbo').digest('base64url'),
         expiresAt: Math.floor(Date.now() / 1000) + 3600,
@@ -225,7 +225,7 @@ describe('a send that dies at any point is finished by a resend with its clientM
     const clientMsgId = newClientMsgId();
     // What a send that died a minute ago between its two writes left: the receipt alone.
     const receipts = createChatService(harness.db.client, harness.db.table).entities.sendReceipt;
-    const deadId = timeSortableId(Date.now() - 60_000);
+    const deadId = lowestIdAt(Date.now() - 60_000);
     await receipts
       .put({
         roomId: r,
