@@ -161,7 +161,8 @@ export function formatResults(r: BenchResults): string {
           m.itemBytes,
         ]),
       ]),
-      `wcuPerSend ${c.wcuPerSend}, rcuJoinWithHistory ${c.rcuJoinWithHistory}`,
+      `wcuPerSend ${c.wcuPerSend} (with a clientMsgId; without: ${c.wcuPerPlainSend}), ` +
+        `rcuJoinWithHistory ${c.rcuJoinWithHistory}`,
     );
   }
   if (r.fanout) {

@@ -1,6 +1,7 @@
 // 1. DynamoDB capacity per `send` (deterministic): the send handler's own data path (getMembership,
-// saveMessage, listRoomMembers) run through ChatStore against DynamoDB Local, which reports consumed
+// saveMessageOnce with a clientMsgId, listRoomMembers) run through ChatStore against DynamoDB Local, which reports consumed
 // capacity; beside it the least a read of those members' index entries can cost, and a full Scan.
+import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
   BatchGetItemCommand,
@@ -47,8 +48,10 @@ export interface ReadCostFigures {
   tableConnections: number;
   tableItems: number;
   messageBytes: number;
-  /** Write units of one send (the message's PutItem). */
+  /** Write units of one send with a clientMsgId (its receipt's and the message's PutItem): at most 2. */
   wcuPerSend: number;
+  /** Write units of one send without a clientMsgId (the message's PutItem). */
+  wcuPerPlainSend: number;
   /** Read units of a join that replays the latest 50 messages: getConnection + the history Query. */
   rcuJoinWithHistory: number;
   byMembers: Record<string, RoomReadCost>;
@@ -121,18 +124,11 @@ export async function measureReadCost(
       const room = `members-${size}`;
       const senderId = connections[start]!.connectionId;
       start += size;
-      // What functions/send/index.ts does, call for call.
+      // What functions/send/index.ts does with a clientMsgId, call for call.
       const send = await meter.measure(async () => {
         const sender = await store.getMembership(senderId, room);
         if (!sender) throw new Error(`${senderId} is not a member of ${room}`);
-        await store.saveMessage({
-          roomId: room,
-          id: timeSortableId(),
-          senderId,
-          ...(sender.name === undefined ? {} : { senderName: sender.name }),
-          msg: MESSAGE,
-          sentAt: new Date().toISOString(),
-        });
+        await store.saveMessageOnce(draftOf(senderId, room, sender.name), randomUUID());
         return store.listRoomMembers(room);
       });
       if (send.result.length !== size) throw new Error(`${room}: listed ${send.result.length} members`);
@@ -151,11 +147,16 @@ export async function measureReadCost(
         itemBytes: Math.round(itemBytes / items.length),
       };
     }
+    const sender = connections[0]!.connectionId;
+    const plain = await meter.measure(() =>
+      store.saveMessage({ ...draftOf(sender, history), id: timeSortableId() }),
+    );
     return {
       tableConnections,
       tableItems: scan.result,
       messageBytes: Buffer.byteLength(MESSAGE),
       wcuPerSend,
+      wcuPerPlainSend: plain.write,
       rcuJoinWithHistory: join.read,
       byMembers,
     };
@@ -163,6 +164,16 @@ export async function measureReadCost(
     meter.destroy();
     await db.drop().catch(() => {}); // a failed clean-up must not hide the figures or the error
   }
+}
+
+function draftOf(senderId: string, roomId: string, senderName?: string) {
+  return {
+    roomId,
+    senderId,
+    ...(senderName === undefined ? {} : { senderName }),
+    msg: MESSAGE,
+    sentAt: new Date().toISOString(),
+  };
 }
 
 /** Every item of the table, page by page (eventually consistent, as a fan-out would read); returns the count. */

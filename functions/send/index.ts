@@ -3,6 +3,7 @@ import {
   notAMember,
   parseRequestBody,
   timeSortableId,
+  validateClientMsgId,
   validateMessageText,
   validateRoomId,
   webSocketRoute,
@@ -11,23 +12,34 @@ import {
 /**
  * send: stores the message in the room's history, then delivers it to every member, the sender last.
  * Stored first, so that whatever was delivered can be replayed to a client that reconnects.
+ * With a `clientMsgId` a resend is stored once and delivered again (members drop repeats by id);
+ * only the sender's copy carries the `clientMsgId`.
  */
 export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast }) => {
   const request = parseRequestBody(event.body);
   const room = validateRoomId(request.room);
   const msg = validateMessageText(request.msg);
+  const clientMsgId =
+    request.clientMsgId === undefined ? undefined : validateClientMsgId(request.clientMsgId);
   // The sender is the server's record of the connection, whatever the body claims.
   const sender = await store.getMembership(connectionId, room);
   if (!sender) throw notAMember(room);
   await store.takeRequestToken(connectionId);
-  const message = await store.saveMessage({
+  const draft = {
     roomId: room,
-    id: timeSortableId(),
     senderId: connectionId,
     ...(sender.name === undefined ? {} : { senderName: sender.name }),
     msg,
     sentAt: new Date().toISOString(),
+  };
+  const message = clientMsgId
+    ? await store.saveMessageOnce(draft, clientMsgId)
+    : await store.saveMessage({ ...draft, id: timeSortableId() });
+  const frame = messageFrame(message);
+  // The echo comes last, straight to the sender: it says everyone else has been sent the message.
+  await broadcast(room, frame, {
+    requester: connectionId,
+    ...(clientMsgId ? { requesterFrame: { ...frame, clientMsgId } } : {}),
   });
-  await broadcast(room, messageFrame(message), { requester: connectionId });
   return undefined;
 });

@@ -24,7 +24,10 @@ test('the run is described: date, cpus, node version', () => {
 
 test('read cost per send: per room size, with its minimum and the Scan baseline', () => {
   const cost = results.readCost!;
+  // A send with a clientMsgId writes its receipt and the message: 2 units, never a transaction's 4.
   expect(cost.wcuPerSend).toBeGreaterThan(0);
+  expect(cost.wcuPerSend).toBeLessThanOrEqual(2);
+  expect(cost.wcuPerPlainSend).toBeLessThan(cost.wcuPerSend);
   expect(cost.rcuJoinWithHistory).toBeGreaterThan(0);
   expect(Object.keys(cost.byMembers).length).toBeGreaterThan(1);
   for (const room of Object.values(cost.byMembers)) {

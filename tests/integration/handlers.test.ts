@@ -299,7 +299,7 @@ test("$default answers help with the echo, the actions and the caller's connecti
       echo: 'what?',
       actions: {
         join: { action: 'join', room: 'room1', since: expect.any(String) },
-        send: { action: 'send', room: 'room1', msg: 'hello' },
+        send: { action: 'send', room: 'room1', msg: 'hello', clientMsgId: expect.any(String) },
         leave: { action: 'leave', room: 'room1' },
         history: { action: 'history', room: 'room1', before: expect.any(String), limit: 50 },
         ping: { action: 'ping' },

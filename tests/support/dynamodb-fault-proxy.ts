@@ -16,8 +16,8 @@ interface Answer {
  * make secondary indexes lag as they do on AWS (DynamoDB Local's are always up to date).
  */
 export class DynamoDbFaultProxy {
-  /** Decides each call's fate; `calls` counts the calls seen per operation. */
-  fault: (operation: string) => Fault = () => 'pass';
+  /** Decides each call's fate from its operation and JSON request; `calls` counts the calls seen per operation. */
+  fault: (operation: string, request: string) => Fault = () => 'pass';
   /**
    * While true, a Query on a secondary index gets the answer the same query (same index and key) got
    * last: the index shows an older state of the table, missing fresh writes and keeping fresh deletes.
@@ -31,12 +31,14 @@ export class DynamoDbFaultProxy {
 
   async start(): Promise<string> {
     const target = new URL(this.target);
-    this.server = createServer((req, res) => {
+    this.server = createServer(async (req, res) => {
       const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
       this.calls.set(operation, (this.calls.get(operation) ?? 0) + 1);
-      const fate = this.fault(operation);
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks);
+      const fate = this.fault(operation, body.toString('utf8'));
       if (fate !== 'pass') {
-        req.resume();
         const [status, type] =
           fate === 'throttle'
             ? [400, 'com.amazonaws.dynamodb.v20120810#ThrottlingException']
@@ -45,39 +47,28 @@ export class DynamoDbFaultProxy {
         res.end(JSON.stringify({ __type: type, message: `injected ${fate}` }));
         return;
       }
-      const chunks: Buffer[] = [];
-      req.on('data', (chunk: Buffer) => chunks.push(chunk));
-      req.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const indexKey = operation === 'Query' ? indexQueryKey(body) : undefined;
-        const lagging = indexKey === undefined ? undefined : this.lastIndexAnswers.get(indexKey);
-        if (this.indexLag && lagging) return answer(res, lagging);
-        const upstream = request(
-          {
-            host: target.hostname,
-            port: target.port,
-            method: req.method,
-            path: req.url,
-            headers: req.headers,
-          },
-          (response) => {
-            const parts: Buffer[] = [];
-            response.on('data', (chunk: Buffer) => parts.push(chunk));
-            response.on('end', () => {
-              const reply = {
-                status: response.statusCode ?? 500,
-                headers: response.headers,
-                body: Buffer.concat(parts),
-              };
-              if (indexKey !== undefined && reply.status === 200) this.lastIndexAnswers.set(indexKey, reply);
-              answer(res, reply);
-            });
-          },
-        );
-        // DynamoDB Local is down: the client sees the connection dropped, as with an unreachable endpoint.
-        upstream.on('error', () => res.destroy());
-        upstream.end(body);
-      });
+      const indexKey = operation === 'Query' ? indexQueryKey(body) : undefined;
+      const lagging = indexKey === undefined ? undefined : this.lastIndexAnswers.get(indexKey);
+      if (this.indexLag && lagging) return answer(res, lagging);
+      const upstream = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+        (response) => {
+          const parts: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => parts.push(chunk));
+          response.on('end', () => {
+            const reply = {
+              status: response.statusCode ?? 500,
+              headers: response.headers,
+              body: Buffer.concat(parts),
+            };
+            if (indexKey !== undefined && reply.status === 200) this.lastIndexAnswers.set(indexKey, reply);
+            answer(res, reply);
+          });
+        },
+      );
+      // DynamoDB Local is down: the client sees the connection dropped, as with an unreachable endpoint.
+      upstream.on('error', () => res.destroy());
+      upstream.end(body);
     });
     const server = this.server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

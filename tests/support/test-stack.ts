@@ -15,6 +15,8 @@ export interface TestStackOptions extends LocalStackOptions {
   fixture?: string;
   /** The logical id of the table that `tableName` names (default: the chat app's ChatTable). */
   tableId?: string;
+  /** Use this existing table (a restarted stack keeps its data; give `port` too to keep its URL). */
+  tableName?: string;
 }
 
 /** An invocation the gateway started: its route and connection, in the order they started. */
@@ -38,12 +40,11 @@ export interface TestStack extends LocalStack {
  * port, with its own table so test files can run side by side on the run's one build.
  */
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
-  const { fixture, tableId = 'ChatTable', ...stackOptions } = options;
+  const { fixture, tableId = 'ChatTable', tableName = `chat-e2e-${randomUUID()}`, ...stackOptions } = options;
   // A fixture runs from a copy of its own, built there; the chat app from the run's shared build.
   const fixtureDir = fixture ? await mkdtemp(join(tmpdir(), `fixture-${fixture}-`)) : undefined;
   if (fixture && fixtureDir) await cp(join(FIXTURES_DIR, fixture), fixtureDir, { recursive: true });
   const buildDir = fixtureDir ? join(fixtureDir, '.build') : sharedBuildDir();
-  const tableName = `chat-e2e-${randomUUID()}`;
   const gatewayLog: string[] = [];
   const functionLog: string[] = [];
   const dispatched: Dispatch[] = [];

@@ -1,6 +1,7 @@
 import { connectionSchema } from '../../layers/chat-core/src/model/connection';
 import { membershipSchema } from '../../layers/chat-core/src/model/membership';
 import { messageSchema } from '../../layers/chat-core/src/model/message';
+import { sendReceiptSchema } from '../../layers/chat-core/src/model/send-receipt';
 import { loadTemplate, type Resource } from '../../tools/template';
 import { TEMPLATE_PATH } from '../support/test-table';
 
@@ -64,7 +65,12 @@ function mismatches(schemas: ModelSchema[], table: Resource, fanoutAttributes: s
 }
 
 const table = loadTemplate(TEMPLATE_PATH).Resources.ChatTable!;
-const schemas = [connectionSchema, membershipSchema, messageSchema] as unknown as ModelSchema[];
+const schemas = [
+  connectionSchema,
+  membershipSchema,
+  messageSchema,
+  sendReceiptSchema,
+] as unknown as ModelSchema[];
 // What a fan-out reads from the room index: the recipient, the expiry it filters on, ElectroDB's markers.
 const FANOUT = ['connectionId', 'expiresAt', '__edb_e__', '__edb_v__'];
 

@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { forEachConcurrently } from './concurrency';
 import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
 import { alreadyJoined, ChatError, notAMember, RateLimitedError } from './errors';
-import { lowestIdAt } from './ids';
+import { lowestIdAt, timeOfId, timeSortableId } from './ids';
 import {
   type ChatService,
   type ConnectionItem,
@@ -10,7 +11,13 @@ import {
   type MembershipItem,
   type MessageItem,
 } from './model/service';
-import { validateConnectionId, validateDisplayName, validateMessageId, validateRoomId } from './validation';
+import {
+  validateClientMsgId,
+  validateConnectionId,
+  validateDisplayName,
+  validateMessageId,
+  validateRoomId,
+} from './validation';
 
 export type ConnectionRecord = ConnectionItem;
 export type MembershipRecord = MembershipItem;
@@ -57,6 +64,20 @@ export interface HistoryRange {
   /** Called on each message, newest first; the page ends (with `more`) at the first one that does not fit. */
   fits?: (message: MessageRecord) => boolean;
 }
+
+/** A message before it gets its id. */
+export type MessageDraft = Omit<NewMessage, 'id'>;
+
+/**
+ * How long after its id was taken a message may still be written under that id: a replay after
+ * `since` starts 10 s back (SINCE_OVERLAP_MS in protocol.ts); kept below that, for clock skew.
+ */
+export const LATE_STORE_LIMIT_MS = 8_000;
+/**
+ * When the send that took a message id is surely dead: the send function's Timeout (10 s in
+ * template.yaml) counts from before the id was taken, plus time for a write it had sent to land.
+ */
+export const SEND_SURELY_DEAD_MS = 13_000;
 
 export interface HistoryPage {
   /** Oldest first. */
@@ -331,16 +352,116 @@ export class ChatStore {
 
   /** Keeps a message for replay; written before fan-out, so what was delivered can be replayed. */
   async saveMessage(input: NewMessage): Promise<MessageRecord> {
-    const lifetime = this.options.messageLifetimeSeconds ?? DEFAULT_MESSAGE_LIFETIME_SECONDS;
     const item = {
       ...input,
       roomId: validateRoomId(input.roomId),
       senderId: validateConnectionId(input.senderId),
       id: validateMessageId(input.id, 'id'),
-      expiresAt: this.nowSeconds() + lifetime,
+      expiresAt: this.nowSeconds() + this.messageLifetimeSeconds(),
     };
     await this.service.entities.message.create(item).go();
     return item;
+  }
+
+  /**
+   * Stores a client's send once per room and `clientMsgId`, however often it is repeated, and returns
+   * the stored message (the first's, for a repeat). Two writes, no transaction: a small receipt
+   * (room, clientMsgId -> message id), created only if absent, then the message. A repeat finds the
+   * receipt and returns its message, storing it first if its holder died between the two writes.
+   * A repeat under another sender name or with other text is refused (CLIENT_MSG_ID_CONFLICT).
+   */
+  async saveMessageOnce(draft: MessageDraft, clientMsgId: string): Promise<MessageRecord> {
+    const key = { roomId: validateRoomId(draft.roomId), clientMsgId: validateClientMsgId(clientMsgId) };
+    const msgHash = hashOf(draft.msg);
+    const receipts = this.service.entities.sendReceipt;
+    const id = timeSortableId(this.now());
+    const now = this.nowSeconds();
+    try {
+      await receipts
+        .put({
+          ...key,
+          messageId: id,
+          ...(draft.senderName === undefined ? {} : { senderName: draft.senderName }),
+          msgHash,
+          expiresAt: now + this.messageLifetimeSeconds(),
+        })
+        // An expired receipt (not yet removed by TTL) is gone for every purpose.
+        .where((attr, op) => `${op.notExists(attr.messageId)} OR ${op.lte(attr.expiresAt, now)}`)
+        .go();
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      return await this.repeatedMessage(key, draft, msgHash);
+    }
+    // A resend may have stored it already, while this send was between its writes.
+    return await this.createOrGetMessage({ ...draft, id });
+  }
+
+  /** A repeat of a send: the message its receipt names, stored now if its first holder died first. */
+  private async repeatedMessage(
+    key: { roomId: string; clientMsgId: string },
+    draft: MessageDraft,
+    msgHash: string,
+  ): Promise<MessageRecord> {
+    const receipts = this.service.entities.sendReceipt;
+    // Each turn either finds or stores the message, or loses a race to re-key it and looks again.
+    for (let turn = 0; turn < 3; turn++) {
+      const { data: receipt } = await receipts.get(key).go({ consistent: true });
+      if (!receipt) throw new Error('send receipt vanished');
+      if (receipt.senderName !== draft.senderName || receipt.msgHash !== msgHash) {
+        throw new ChatError(
+          'CLIENT_MSG_ID_CONFLICT',
+          `"clientMsgId" was already used in room "${key.roomId}" for another message`,
+        );
+      }
+      const stored = await this.getMessage(key.roomId, receipt.messageId);
+      if (stored) return stored;
+      const age = this.now() - timeOfId(receipt.messageId);
+      if (age < LATE_STORE_LIMIT_MS) {
+        // Its first holder may still be writing it: the message's create decides who does.
+        return await this.createOrGetMessage({ ...draft, id: receipt.messageId });
+      }
+      if (age < SEND_SURELY_DEAD_MS) {
+        // Too late for its id, too early to be sure its first holder will not still store it.
+        throw new ChatError('INTERNAL', 'This message is still being sent; send it again in a few seconds');
+      }
+      // Its first holder died before storing it: store it under a fresh id, or a replay would miss it.
+      const fresh = timeSortableId(this.now());
+      try {
+        await receipts
+          .patch(key)
+          .set({ messageId: fresh, expiresAt: this.nowSeconds() + this.messageLifetimeSeconds() })
+          .where((attr, op) => op.eq(attr.messageId, receipt.messageId))
+          .go();
+      } catch (error) {
+        if (isConditionalCheckFailure(error)) continue; // another repeat re-keyed it first
+        throw error;
+      }
+      return await this.createOrGetMessage({ ...draft, id: fresh });
+    }
+    throw new Error('send receipt kept changing');
+  }
+
+  /** A live message by its room and id, or undefined. */
+  async getMessage(roomId: string, id: string): Promise<MessageRecord | undefined> {
+    const { data } = await this.service.entities.message
+      .get({ roomId: validateRoomId(roomId), id: validateMessageId(id, 'id') })
+      .go({ consistent: true });
+    return data && data.expiresAt > this.nowSeconds() ? data : undefined;
+  }
+
+  private async createOrGetMessage(input: NewMessage): Promise<MessageRecord> {
+    try {
+      return await this.saveMessage(input);
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+      const stored = await this.getMessage(input.roomId, input.id);
+      if (!stored) throw error;
+      return stored;
+    }
+  }
+
+  private messageLifetimeSeconds(): number {
+    return this.options.messageLifetimeSeconds ?? DEFAULT_MESSAGE_LIFETIME_SECONDS;
   }
 
   /**
@@ -352,8 +473,7 @@ export class ChatStore {
   async roomHistory(roomId: string, range: HistoryRange): Promise<HistoryPage> {
     const key = { roomId: validateRoomId(roomId) };
     const query = this.service.entities.message.query;
-    const lifetime = this.options.messageLifetimeSeconds ?? DEFAULT_MESSAGE_LIFETIME_SECONDS;
-    const oldestLive = lowestIdAt(this.now() - lifetime * 1000);
+    const oldestLive = lowestIdAt(this.now() - this.messageLifetimeSeconds() * 1000);
     const asked = range.after === undefined ? undefined : validateMessageId(range.after, 'since');
     const after = asked !== undefined && asked > oldestLive ? asked : oldestLive;
     const before = range.before === undefined ? undefined : validateMessageId(range.before, 'before');
@@ -390,6 +510,8 @@ const membershipKey = ({ connectionId, roomId }: MembershipRecord) => ({ connect
 function tooManyRooms(maxRooms: number): ChatError {
   return new ChatError('TOO_MANY_ROOMS', `A connection can be in at most ${maxRooms} rooms; leave one first`);
 }
+
+const hashOf = (text: string) => createHash('sha256').update(text).digest('base64url');
 
 function isConditionalCheckFailure(error: unknown): boolean {
   return hasErrorNamed(error, 'ConditionalCheckFailedException');

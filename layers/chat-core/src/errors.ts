@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'UNKNOWN_CONNECTION'
   | 'TOO_MANY_ROOMS'
   | 'RATE_LIMITED'
+  | 'CLIENT_MSG_ID_CONFLICT'
   | 'INTERNAL';
 
 /** An expected failure: its message is safe to show to the client that caused it. */

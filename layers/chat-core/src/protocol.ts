@@ -33,6 +33,8 @@ export interface MessageFrame {
   from: Member;
   msg: string;
   sentAt: string;
+  /** Only in the sender's own copy (the echo): the id the client gave its send. */
+  clientMsgId?: string;
 }
 
 export type ServerFrame =
@@ -98,7 +100,7 @@ export function replayAfter(since: string): string {
 /** The actions a client can send, each with an example (the `help` reply lists them). */
 export const ACTIONS = {
   join: { action: 'join', room: 'room1', since: '<optional: last message id seen>' },
-  send: { action: 'send', room: 'room1', msg: 'hello' },
+  send: { action: 'send', room: 'room1', msg: 'hello', clientMsgId: '<optional: your id for this send>' },
   leave: { action: 'leave', room: 'room1' },
   history: { action: 'history', room: 'room1', before: '<optional: message id>', limit: 50 },
   ping: { action: 'ping' },

@@ -109,6 +109,23 @@ export function validateMessageId(value: unknown, field: string): string {
   return id;
 }
 
+/**
+ * A client's id for one of its sends: an opaque token of 16-64 characters from A-Z, a-z, 0-9, `_`
+ * and `-` (a UUID or ULID fits), long enough that nobody guesses another's.
+ */
+export const CLIENT_MSG_ID_PATTERN = /^[A-Za-z0-9_-]{16,64}$/;
+
+export function validateClientMsgId(value: unknown): string {
+  const id = requireString('clientMsgId', value);
+  if (!CLIENT_MSG_ID_PATTERN.test(id)) {
+    throw new ValidationError(
+      'clientMsgId',
+      '"clientMsgId" must be 16-64 characters from A-Z, a-z, 0-9, "_" and "-" (e.g. a UUID)',
+    );
+  }
+  return id;
+}
+
 export const HISTORY_DEFAULT_LIMIT = 50;
 export const HISTORY_MAX_LIMIT = 100;
 

@@ -3,6 +3,7 @@ import { Entity, type EntityItem, Service } from 'electrodb';
 import { connectionSchema } from './connection';
 import { membershipSchema } from './membership';
 import { messageSchema } from './message';
+import { sendReceiptSchema } from './send-receipt';
 
 /** The single-table service: every entity bound to one client and one table. */
 export function createChatService(client: DynamoDBClient, table: string) {
@@ -12,6 +13,7 @@ export function createChatService(client: DynamoDBClient, table: string) {
       connection: new Entity(connectionSchema),
       membership: new Entity(membershipSchema),
       message: new Entity(messageSchema),
+      sendReceipt: new Entity(sendReceiptSchema),
     },
     { client, table },
   );
@@ -21,3 +23,4 @@ export type ChatService = ReturnType<typeof createChatService>;
 export type ConnectionItem = EntityItem<ChatService['entities']['connection']>;
 export type MembershipItem = EntityItem<ChatService['entities']['membership']>;
 export type MessageItem = EntityItem<ChatService['entities']['message']>;
+export type SendReceiptItem = EntityItem<ChatService['entities']['sendReceipt']>;

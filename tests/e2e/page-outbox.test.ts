@@ -1,0 +1,265 @@
+// The chat page never loses what was typed (Debian's Chromium via playwright-core, the real local stack):
+// a long outage is caught up by paging back, a message typed while the server is down or pending across
+// a reload is sent once it can be, refusals show as failed, and the name is fixed while in a room.
+import { existsSync } from 'node:fs';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { startTestStack, type TestStack } from '../support/test-stack';
+import { eventually, type Frame, TestClient } from '../support/ws-client';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  console.warn(
+    `SKIPPING the page outbox tests (tests/e2e/page-outbox.test.ts): ${CHROMIUM} does not exist. ` +
+      'Install Debian’s chromium package (apt-get install chromium) to run them; .ci/run does.',
+  );
+}
+const maybe = haveChromium ? describe : describe.skip;
+/** Generous: on a machine whose cores are busy a wait includes queueing and the page's reconnect backoff. */
+const WAIT_MS = 60_000;
+
+maybe('the chat page keeps what was typed', () => {
+  let stack: TestStack;
+  let browser: Browser;
+  const contexts: BrowserContext[] = [];
+  const others: TestClient[] = [];
+  const pageErrors: string[] = [];
+  /** `send` bodies the gateway drops instead of invoking the function while set (a lost invocation). */
+  let dropSends = false;
+  const droppedSends: string[] = [];
+  afterEach(() => expect(pageErrors.splice(0)).toEqual([]));
+
+  const stackOptions = () => ({
+    dropInvocation: (routeKey: string, event: unknown) => {
+      if (routeKey !== 'send' || !dropSends) return false;
+      droppedSends.push(String((event as { body?: string }).body));
+      return true;
+    },
+  });
+
+  beforeAll(async () => {
+    stack = await startTestStack(stackOptions());
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+  }, 120_000);
+  afterAll(async () => {
+    for (const client of others) await client.close().catch(() => {});
+    for (const context of contexts) await context.close().catch(() => {});
+    await browser?.close();
+    await stack?.stop();
+  });
+
+  /** A fresh browser context (its own storage and connection) on the chat page. */
+  async function openPage(prepare?: (context: BrowserContext) => Promise<void>): Promise<Page> {
+    const context = await browser.newContext();
+    contexts.push(context);
+    await prepare?.(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(stack.pageUrl);
+    return page;
+  }
+
+  /** Another member, as a plain WebSocket client, in `room`. */
+  async function other(room: string, name = 'Other'): Promise<TestClient> {
+    const client = await TestClient.connect(stack.webSocketUrl, { name });
+    others.push(client);
+    await client.request({ action: 'join', room }, 'history');
+    return client;
+  }
+
+  async function joinAs(page: Page, name: string, room: string): Promise<void> {
+    await page.getByLabel('Name').fill(name);
+    await page.getByLabel('Room').fill(room);
+    await page.getByRole('button', { name: 'Join' }).click();
+    await statusIs(page, 'connected');
+    await page.locator('#log[data-catching-up="false"]').waitFor({ state: 'attached' });
+    await logLine(page, `${name} joined ${room}`).first().waitFor();
+  }
+
+  async function type(page: Page, text: string): Promise<void> {
+    await page.getByLabel('Message').fill(text);
+    await page.getByRole('button', { name: 'Send' }).click();
+  }
+
+  const statusIs = (page: Page, state: string) =>
+    page.locator(`#status[data-state="${state}"]`).waitFor({ state: 'attached' });
+  const logLine = (page: Page, text: string) => page.getByRole('log').getByText(text, { exact: true });
+  /** Waits until nothing is left to send. */
+  const outboxEmpty = (page: Page) =>
+    page.waitForFunction(() => document.querySelectorAll('#outbox li').length === 0, undefined, {
+      timeout: WAIT_MS,
+    });
+  /** The ids of the messages shown, in the order shown. */
+  const shownIds = (page: Page) =>
+    page.evaluate(() =>
+      Array.from(document.querySelectorAll<HTMLElement>('#log li[data-id]'), (li) => li.dataset.id!),
+    );
+  const errorsShown = (page: Page) => page.locator('#log li.error').allTextContents();
+
+  const messagesTo = (client: TestClient, text: string) =>
+    client.frames.filter((f) => f.type === 'message' && f.msg === text);
+  /** The copies of `text` the room's history holds, read by a new member (a new connection). */
+  async function storedCopies(room: string, text: string): Promise<number> {
+    const reader = await TestClient.connect(stack.webSocketUrl, { name: 'Reader' });
+    try {
+      const history = await reader.request({ action: 'join', room }, 'history');
+      return (history.messages as Frame[]).filter((m) => m.msg === text).length;
+    } finally {
+      await reader.close();
+    }
+  }
+
+  test('after missing 200 messages the page pages back and shows every one, once, in order', async () => {
+    const room = 'outage-room';
+    let outage = false;
+    // The page's network: while `outage` is set, its connection attempts are closed at once.
+    const page = await openPage((context) =>
+      context.routeWebSocket(/.*/, (ws) => {
+        if (outage) ws.close({ code: 1001, reason: 'network down' });
+        else ws.connectToServer();
+      }),
+    );
+    const sender = await other(room);
+    const pageJoined = sender.next((f) => f.type === 'joined' && f.name === 'Pat');
+    await joinAs(page, 'Pat', room);
+    const pageId = String((await pageJoined).connectionId);
+    const first = await sender.request({ action: 'send', room, msg: 'before the outage' }, 'message');
+    await page.locator(`#log li[data-id="${first.id}"]`).waitFor();
+
+    outage = true;
+    expect(
+      (await fetch(`${stack.connectionsUrl}/${encodeURIComponent(pageId)}`, { method: 'DELETE' })).status,
+    ).toBe(204);
+    await statusIs(page, 'reconnecting');
+    const missed: string[] = [];
+    for (let batch = 0; batch < 10; batch++) {
+      const echoes = Array.from({ length: 20 }, async (_, i) => {
+        const clientMsgId = `missed-${batch}-${i}`.padEnd(16, '-');
+        const echo = sender.next((f) => f.clientMsgId === clientMsgId, WAIT_MS);
+        sender.send({ action: 'send', room, msg: `missed ${batch * 20 + i}`, clientMsgId });
+        return String((await echo).id);
+      });
+      missed.push(...(await Promise.all(echoes)));
+    }
+    outage = false;
+
+    await page.waitForFunction(
+      (count) => document.querySelectorAll('#log li[data-id]').length >= count,
+      201,
+      {
+        timeout: WAIT_MS,
+      },
+    );
+    await page.locator('#log[data-catching-up="false"]').waitFor({ state: 'attached' });
+    const shown = await shownIds(page);
+    expect(shown).toEqual([String(first.id), ...missed].sort());
+    expect(await errorsShown(page)).toEqual([]);
+    expect(await logLine(page, `Pat joined ${room}`).count()).toBe(2); // the join and one rejoin
+  });
+
+  test('a message typed while the server is down is sent once the stack is back', async () => {
+    const room = 'restart-room';
+    const page = await openPage();
+    await joinAs(page, 'Sam', room);
+    await stack.stop();
+    await statusIs(page, 'reconnecting');
+    await type(page, 'typed while the server was down');
+    await page.locator('#outbox li[data-state="pending"]').waitFor();
+    expect(await page.getByLabel('Message').inputValue()).toBe('');
+
+    // The same stack comes back: same port, same table.
+    stack = await startTestStack({ ...stackOptions(), port: stack.port, tableName: stack.tableName });
+    await outboxEmpty(page);
+    await logLine(page, `[${room}] Sam: typed while the server was down`).waitFor();
+    expect(await storedCopies(room, 'typed while the server was down')).toBe(1);
+    expect(await errorsShown(page)).toEqual([]);
+    expect(await logLine(page, `Sam joined ${room}`).count()).toBe(2);
+  });
+
+  test('a message pending when the page is reloaded is resent with its clientMsgId and stored once', async () => {
+    const room = 'reload-room';
+    const page = await openPage();
+    const listener = await other(room);
+    await joinAs(page, 'Rae', room);
+    dropSends = true;
+    droppedSends.length = 0;
+    await type(page, 'survives a reload');
+    await page.locator('#outbox li[data-state="pending"]').waitFor();
+    await eventually(() => expect(droppedSends.length).toBeGreaterThan(0), WAIT_MS);
+
+    await page.reload();
+    // Restored from localStorage: the name (locked), the room, the pending message; then resent.
+    await page
+      .locator('#outbox li[data-state="pending"]')
+      .getByText('[reload-room] survives a reload')
+      .waitFor();
+    expect(await page.getByLabel('Name').inputValue()).toBe('Rae');
+    const dropsBefore = droppedSends.length;
+    await eventually(() => expect(droppedSends.length).toBeGreaterThan(dropsBefore), WAIT_MS);
+    dropSends = false;
+
+    await outboxEmpty(page);
+    await logLine(page, `[${room}] Rae: survives a reload`).waitFor();
+    const resent = droppedSends.map((body) => JSON.parse(body) as { clientMsgId: string });
+    expect(new Set(resent.map((body) => body.clientMsgId)).size).toBe(1);
+    await eventually(() => expect(messagesTo(listener, 'survives a reload')).toHaveLength(1), WAIT_MS);
+    expect(messagesTo(listener, 'survives a reload')[0]).not.toHaveProperty('clientMsgId');
+    expect(await storedCopies(room, 'survives a reload')).toBe(1);
+  });
+
+  test('the name is fixed while in a room; after leaving, a new name joins as itself', async () => {
+    const room = 'rename-room';
+    const page = await openPage();
+    const listener = await other(room);
+    await joinAs(page, 'Nia', room);
+    expect(await page.getByLabel('Name').isDisabled()).toBe(true);
+    await page.getByText('Your name is fixed while you are in a room').waitFor();
+    await type(page, 'hi as Nia');
+    await outboxEmpty(page);
+
+    await page.getByRole('button', { name: 'Leave' }).click();
+    await logLine(page, `Nia left ${room}`).waitFor();
+    expect(await page.getByLabel('Name').isDisabled()).toBe(false);
+    const joinedAgain = listener.next((f) => f.type === 'joined' && f.name === 'Nova', WAIT_MS);
+    await joinAs(page, 'Nova', room);
+    await joinedAgain;
+    await type(page, 'hi as Nova');
+    await outboxEmpty(page);
+    await eventually(
+      () =>
+        expect(messagesTo(listener, 'hi as Nova').map((f) => (f.from as { name: string }).name)).toEqual([
+          'Nova',
+        ]),
+      WAIT_MS,
+    );
+    expect(messagesTo(listener, 'hi as Nia').map((f) => (f.from as { name: string }).name)).toEqual(['Nia']);
+    expect(await errorsShown(page)).toEqual([]);
+  });
+
+  test('sending before joining joins first; a refused message shows failed with the reason and is not retried', async () => {
+    const room = 'send-first-room';
+    const page = await openPage();
+    await page.getByLabel('Name').fill('Kim');
+    await page.getByLabel('Room').fill(room);
+    await type(page, 'no join needed');
+    await logLine(page, `Kim joined ${room}`).waitFor();
+    await logLine(page, `[${room}] Kim: no join needed`).waitFor();
+
+    const sendsBefore = stack.dispatched.filter((d) => d.routeKey === 'send').length;
+    await type(page, 'x'.repeat(20 * 1024)); // over the 16 KiB a message may have
+    const failed = page.locator('#outbox li[data-state="failed"]');
+    await failed.waitFor();
+    expect(await failed.textContent()).toContain('MESSAGE_TOO_LARGE');
+    // The queue goes on past it, and it was sent once only.
+    await type(page, 'after the refusal');
+    await logLine(page, `[${room}] Kim: after the refusal`).waitFor();
+    expect(stack.dispatched.filter((d) => d.routeKey === 'send').length - sendsBefore).toBe(2);
+    await failed.getByRole('button', { name: 'Dismiss' }).click();
+    await outboxEmpty(page);
+    expect(await errorsShown(page)).toEqual([expect.stringContaining('MESSAGE_TOO_LARGE')]);
+  });
+});
