@@ -25,6 +25,7 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
     id: timeSortableId(),
     senderId: connectionId,
     ...(sender.name === undefined ? {} : { senderName: sender.name }),
+    ...(sender.userId === undefined ? {} : { senderUserId: sender.userId }),
     msg,
     sentAt: new Date().toISOString(),
   });
