@@ -9,7 +9,7 @@ import { handleOf } from 'chat-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
-import { type Frame, TestClient } from '../support/ws-client';
+import { eventually, type Frame, TestClient } from '../support/ws-client';
 
 let query: TestStack;
 let header: TestStack;
@@ -94,7 +94,8 @@ describe('token in the query string', () => {
       'not a token': 'hello',
       missing: undefined,
     };
-    const before = await connectionItems(query);
+    // The earlier tests' connections are gone once their $disconnects ran.
+    await eventually(async () => expect(await connectionItems(query)).toEqual([]));
     const statuses: Record<string, unknown> = {};
     for (const [why, token] of Object.entries(bad)) {
       const url = token === undefined ? `${query.webSocketUrl}?name=Eve` : withToken(query, token);
@@ -104,7 +105,7 @@ describe('token in the query string', () => {
       );
     }
     expect(statuses).toEqual(Object.fromEntries(Object.keys(bad).map((why) => [why, 401])));
-    expect(await connectionItems(query)).toEqual(before);
+    expect(await connectionItems(query)).toEqual([]);
   });
 
   test('npm run token prints a token of the running stack that connects', async () => {
@@ -131,7 +132,7 @@ describe('token in Sec-WebSocket-Protocol', () => {
 
   test('the query string is not read; a token without "chat" and a forged one are refused', async () => {
     const token = header.issuer!.tokenFor('Ada');
-    const before = await connectionItems(header);
+    await eventually(async () => expect(await connectionItems(header)).toEqual([]));
     await expect(TestClient.connect(withToken(header, token))).rejects.toMatchObject({ status: 401 });
     await expect(TestClient.connect(header.webSocketUrl, { protocols: [token] })).rejects.toMatchObject({
       status: 400,
@@ -140,6 +141,6 @@ describe('token in Sec-WebSocket-Protocol', () => {
     await expect(
       TestClient.connect(header.webSocketUrl, { protocols: ['chat', wrongAudience] }),
     ).rejects.toMatchObject({ status: 401 });
-    expect(await connectionItems(header)).toEqual(before);
+    expect(await connectionItems(header)).toEqual([]);
   });
 });

@@ -14,7 +14,13 @@ function resolverFor(parameters: Record<string, string>) {
     accountId: '123456789012',
     stackName: 'chat',
     parameters: parameterValues(template, parameters),
-    refs: { ConnectAuthorizer: 'auth123', UserPool: 'us-east-1_pool', UserPoolClient: 'client1' },
+    refs: {
+      ChatApi: 'api1',
+      ConnectIntegration: 'int1',
+      ConnectAuthorizer: 'auth123',
+      UserPool: 'us-east-1_pool',
+      UserPoolClient: 'client1',
+    },
     attributes: {},
   });
 }
