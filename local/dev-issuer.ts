@@ -61,7 +61,12 @@ function selfSignedCertificate(dir: string): { key: string; cert: string; certFi
   return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), certFile };
 }
 
-function signJwt(privateKey: KeyObject, header: Record<string, unknown>, claims: Record<string, unknown>) {
+/** A compact RS256 JWS of these claims. */
+export function signJwt(
+  privateKey: KeyObject,
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+) {
   const input = `${base64url(JSON.stringify(header))}.${base64url(JSON.stringify(claims))}`;
   const signature = createSign('RSA-SHA256').update(input).sign(privateKey);
   return `${input}.${base64url(signature)}`;
