@@ -41,10 +41,11 @@ export function banner(stack: LocalStack): string[] {
   }
   if (stack.servesChatPage) {
     lines.push(`Chat page: ${stack.pageUrl}`);
-    const query = stack.issuer
-      ? `?token=$(npm run -s token -- --name Ada${stack.port === 3001 ? '' : ` --port ${stack.port}`})`
-      : '?name=Ada';
-    lines.push(`Try: npx wscat -c "${stack.webSocketUrl}${query}"   then   {"action":"join","room":"room1"}`);
+    // With sign-in the shell must expand the token command: double quotes.
+    const url = stack.issuer
+      ? `"${stack.webSocketUrl}?token=$(npm run -s token -- --name Ada${stack.port === 3001 ? '' : ` --port ${stack.port}`})"`
+      : `'${stack.webSocketUrl}?name=Ada'`;
+    lines.push(`Try: npx wscat -c ${url}   then   {"action":"join","room":"room1"}`);
   } else {
     const message = sampleMessage(stack);
     lines.push(`Try: npx wscat -c '${stack.webSocketUrl}'${message ? `   then   ${message}` : ''}`);
