@@ -3,12 +3,12 @@ const shared = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['ts-jest', { diagnostics: false }] },
   moduleNameMapper: { '^chat-core$': '<rootDir>/layers/chat-core/src/index.ts' },
+  // Test and hook timeouts: tests/support/timeouts.ts (one setting, TEST_WAIT_MS).
+  setupFilesAfterEnv: ['<rootDir>/tests/support/jest-timeouts.ts'],
 };
 
 /** @type {import('jest').Config} */
 module.exports = {
-  // Per test; end-to-end tests start real processes.
-  testTimeout: 60_000,
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
     {

@@ -9,6 +9,7 @@ import { type ColdStartFigures, measureColdStart } from './cold-start';
 import { benchDynamoDb, withTimeout } from './common';
 import { type FanoutOptions, measureFanout, type RoomFanout } from './fanout';
 import { type MemoryFigures, type MemoryOptions, measureGatewayMemory } from './gateway-memory';
+import { Progress } from './progress';
 import { measureReadCost, type ReadCostFigures, type ReadCostOptions } from './read-cost';
 import { measureThroughput, type ThroughputFigures, type ThroughputOptions } from './throughput';
 
@@ -77,23 +78,35 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     mode: options.quick ? 'quick' : 'full',
     durationMs: 0,
   };
-  const run = async <T>(section: Section, measure: () => Promise<T>): Promise<T | undefined> => {
+  const run = async <T>(
+    section: Section,
+    measure: (progress: Progress) => Promise<T>,
+  ): Promise<T | undefined> => {
     if (!only.has(section)) return undefined;
     log(`${section}...`);
     const sectionStarted = Date.now();
-    const figures = await withTimeout(measure(), sizes.sectionTimeoutMs, section);
-    log(`${section} done in ${((Date.now() - sectionStarted) / 1000).toFixed(1)} s`);
-    return figures;
+    const progress = new Progress(section, log);
+    try {
+      const figures = await withTimeout(measure(progress), sizes.sectionTimeoutMs, section);
+      log(`${section} done in ${((Date.now() - sectionStarted) / 1000).toFixed(1)} s`);
+      return figures;
+    } finally {
+      progress.stop();
+    }
   };
-  results.coldStart = await run('coldStart', () => measureColdStart(sizes.coldStart));
+  results.coldStart = await run('coldStart', (progress) => measureColdStart(sizes.coldStart, progress));
   const dynamoDb = await benchDynamoDb();
   try {
     const { endpoint } = dynamoDb;
-    results.readCost = await run('readCost', () => measureReadCost(endpoint, sizes.readCost));
-    results.fanout = await run('fanout', () => measureFanout(endpoint, sizes.fanout));
-    results.throughput = await run('throughput', () => measureThroughput(endpoint, sizes.throughput));
-    results.gatewayMemory = await run('gatewayMemory', () =>
-      measureGatewayMemory(endpoint, sizes.gatewayMemory),
+    results.readCost = await run('readCost', (progress) =>
+      measureReadCost(endpoint, sizes.readCost, progress),
+    );
+    results.fanout = await run('fanout', (progress) => measureFanout(endpoint, sizes.fanout, progress));
+    results.throughput = await run('throughput', (progress) =>
+      measureThroughput(endpoint, sizes.throughput, progress),
+    );
+    results.gatewayMemory = await run('gatewayMemory', (progress) =>
+      measureGatewayMemory(endpoint, sizes.gatewayMemory, progress),
     );
   } finally {
     await dynamoDb.stop();
@@ -171,6 +184,10 @@ export function formatResults(r: BenchResults): string {
         ]),
       ]),
     );
+    if (Object.values(r.fanout).some((f) => f.speedupVsSequential < 1))
+      out.push(
+        'speedup below 1: sequential posting was faster in this run; with few sends per room (--quick) or a busy machine, the two medians differ by less than the noise',
+      );
   }
   if (r.throughput) {
     const t = r.throughput;
@@ -207,10 +224,13 @@ export function formatResults(r: BenchResults): string {
         ['connections', 'RSS bytes/connection', 'heap bytes/connection'],
         ...Object.keys(m.bytesPerConnection).map((n) => [
           n,
-          m.bytesPerConnection[n]!,
-          m.heapBytesPerConnection[n]!,
+          m.bytesPerConnection[n] ?? 'below noise',
+          m.heapBytesPerConnection[n] ?? 'below noise',
         ]),
       ]),
+      [...Object.values(m.bytesPerConnection), ...Object.values(m.heapBytesPerConnection)].includes(null)
+        ? 'below noise: memory did not grow measurably over the baseline at that size (garbage collection and allocator noise are larger)'
+        : '',
       m.cappedAt === undefined ? '' : `capped at ${m.cappedAt} connections by ulimit -n ${m.openFileLimit}`,
     );
   }

@@ -8,7 +8,7 @@ export type Frame = Record<string, unknown>;
 export async function openSockets(
   url: string,
   count: number,
-  options: { batch?: number; timeoutMs?: number } = {},
+  options: { batch?: number; timeoutMs?: number; onOpen?: () => void } = {},
 ): Promise<WebSocket[]> {
   const sockets: WebSocket[] = [];
   try {
@@ -22,6 +22,7 @@ export async function openSockets(
         ws.once('error', reject);
       });
       await withTimeout(open, options.timeoutMs ?? 30_000, `opening socket ${index}`);
+      options.onOpen?.();
     });
   } catch (error) {
     closeSockets(sockets);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadLocalApp } from '../local/local-app';
 import { median, round, TEMPLATE_PATH } from './common';
+import type { Progress } from './progress';
 
 export interface ColdStartOptions {
   /** Fresh processes per bundle (and for the baselines). */
@@ -67,7 +68,10 @@ function emptyProcessMs(): number {
   return performance.now() - started;
 }
 
-export async function measureColdStart(options: ColdStartOptions): Promise<ColdStartFigures> {
+export async function measureColdStart(
+  options: ColdStartOptions,
+  progress?: Progress,
+): Promise<ColdStartFigures> {
   // Built outside the repository, so nothing resolves from its node_modules by accident.
   const buildDir = await mkdtemp(join(tmpdir(), 'chat-bench-cold-'));
   try {
@@ -102,7 +106,9 @@ export async function measureColdStart(options: ColdStartOptions): Promise<ColdS
     );
     // Round-robin, so that a noisy moment of the machine spreads over every figure.
     for (let pass = 0; pass < options.repeats; pass++) {
+      progress?.stage(`pass ${pass + 1}/${options.repeats}, processes`, functions.length + 2);
       for (const [id, spec] of functions) {
+        progress?.tick();
         const file = bundleOf(spec);
         const env = environmentOf(spec.layerDirs, spec.environment);
         samples[id]!.push(timedRequire([file], env, spec.codeDir, spec.sourceMaps));

@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { percentile, processTreeCpuMs, round, withTimeout } from './common';
+import type { Progress } from './progress';
 import { StackWithClients } from './stack-room';
 
 export interface FanoutOptions {
@@ -79,8 +80,11 @@ async function measureStack(
   endpoint: string,
   options: FanoutOptions,
   environment?: Record<string, string>,
+  progress?: Progress,
 ): Promise<Record<number, Latencies>> {
   const largest = Math.max(...options.roomSizes);
+  const mode = environment ? 'sequential' : 'concurrent';
+  progress?.stage(`${mode}: starting a stack and ${largest} clients`);
   const stack = await StackWithClients.start(endpoint, largest, environment);
   try {
     const figures: Record<number, Latencies> = {};
@@ -88,11 +92,16 @@ async function measureStack(
       const room = `fanout-${members}`;
       await stack.fillRoom(room, members);
       const timeoutMs = options.timeoutMs ?? 30_000;
-      for (let i = 0; i < options.warmup; i++) await timedSend(stack.sockets, members, room, timeoutMs);
+      progress?.stage(`${mode}: ${members} members, sends`, options.warmup + options.sends(members));
+      for (let i = 0; i < options.warmup; i++) {
+        await timedSend(stack.sockets, members, room, timeoutMs);
+        progress?.tick();
+      }
       const latencies: number[] = [];
       const cpuBefore = processTreeCpuMs(stack.server.pid);
       for (let i = 0; i < options.sends(members); i++) {
         latencies.push(await timedSend(stack.sockets, members, room, timeoutMs));
+        progress?.tick();
       }
       const cpuAfter = processTreeCpuMs(stack.server.pid);
       const recipients = latencies.length * members;
@@ -120,9 +129,10 @@ async function measureStack(
 export async function measureFanout(
   endpoint: string,
   options: FanoutOptions,
+  progress?: Progress,
 ): Promise<Record<string, RoomFanout>> {
-  const concurrent = await measureStack(endpoint, options);
-  const sequential = await measureStack(endpoint, options, { FANOUT_CONCURRENCY: '1' });
+  const concurrent = await measureStack(endpoint, options, undefined, progress);
+  const sequential = await measureStack(endpoint, options, { FANOUT_CONCURRENCY: '1' }, progress);
   return Object.fromEntries(
     options.roomSizes.map((members) => {
       const c = concurrent[members]!;

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { closeSockets, openSockets } from './clients';
 import { dropTable } from './common';
+import type { Progress } from './progress';
 import { ServerProcess } from './server-process';
 
 export interface MemoryOptions {
@@ -15,9 +16,12 @@ export interface MemoryOptions {
   warmup: number;
 }
 
+/** Growth per connection, or null when the growth was not above zero: lost in the noise of GC at this size. */
+export type PerConnection = number | null;
+
 export interface MemoryFigures {
-  bytesPerConnection: Record<string, number>;
-  heapBytesPerConnection: Record<string, number>;
+  bytesPerConnection: Record<string, PerConnection>;
+  heapBytesPerConnection: Record<string, PerConnection>;
   baselineRssBytes: number;
   /** The soft limit on open files (`ulimit -n`) of this process, which holds every client socket. */
   openFileLimit: number;
@@ -32,10 +36,19 @@ export function openFileLimit(): number {
   return text === 'unlimited' ? Number.POSITIVE_INFINITY : Number(text) || 1024;
 }
 
+function perConnection(growth: number, count: number): PerConnection {
+  const bytes = Math.round(growth / count);
+  return bytes > 0 ? bytes : null;
+}
+
 /** Files the bench keeps open besides the client sockets (DynamoDB, IPC, stdio, libraries). */
 const FILE_HEADROOM = 500;
 
-export async function measureGatewayMemory(endpoint: string, options: MemoryOptions): Promise<MemoryFigures> {
+export async function measureGatewayMemory(
+  endpoint: string,
+  options: MemoryOptions,
+  progress?: Progress,
+): Promise<MemoryFigures> {
   const limit = openFileLimit();
   const most = Math.max(...options.counts) + options.warmup;
   const cap = most + FILE_HEADROOM > limit ? limit - FILE_HEADROOM - options.warmup : undefined;
@@ -46,16 +59,18 @@ export async function measureGatewayMemory(endpoint: string, options: MemoryOpti
   try {
     sockets.push(...(await openSockets(server.webSocketUrl, options.warmup)));
     const baseline = await server.memory();
-    const bytesPerConnection: Record<string, number> = {};
-    const heapBytesPerConnection: Record<string, number> = {};
+    const bytesPerConnection: Record<string, PerConnection> = {};
+    const heapBytesPerConnection: Record<string, PerConnection> = {};
     for (const count of counts) {
       const open = sockets.length - options.warmup;
+      progress?.stage(`opening connections (each runs $connect) up to ${count}`, count - open);
+      const onOpen = () => progress?.tick();
       sockets.push(
-        ...(await openSockets(server.webSocketUrl, count - open, { batch: 200, timeoutMs: 60_000 })),
+        ...(await openSockets(server.webSocketUrl, count - open, { batch: 200, timeoutMs: 60_000, onOpen })),
       );
       const now = await server.memory();
-      bytesPerConnection[count] = Math.round((now.rss - baseline.rss) / count);
-      heapBytesPerConnection[count] = Math.round((now.heapUsed - baseline.heapUsed) / count);
+      bytesPerConnection[count] = perConnection(now.rss - baseline.rss, count);
+      heapBytesPerConnection[count] = perConnection(now.heapUsed - baseline.heapUsed, count);
     }
     return {
       bytesPerConnection,

@@ -17,6 +17,7 @@ import {
 import { CapacityMeter, eventuallyConsistentReadUnits, itemSize } from './capacity';
 import { createBenchTable } from './common';
 import { membershipOf, newConnection, Population } from './population';
+import type { Progress } from './progress';
 
 export interface ReadCostOptions {
   /** Live connections in the table; every one is a member of exactly one room. */
@@ -59,7 +60,11 @@ const MESSAGE =
 const HISTORY_MESSAGES = HISTORY_DEFAULT_LIMIT + 10;
 const MAX_PAGES = 10_000;
 
-export async function measureReadCost(endpoint: string, options: ReadCostOptions): Promise<ReadCostFigures> {
+export async function measureReadCost(
+  endpoint: string,
+  options: ReadCostOptions,
+  progress?: Progress,
+): Promise<ReadCostFigures> {
   const { tableConnections, roomSizes } = options;
   const needed = roomSizes.reduce((sum, n) => sum + n, 0);
   if (needed > tableConnections)
@@ -77,6 +82,7 @@ export async function measureReadCost(endpoint: string, options: ReadCostOptions
 
     // Every connection is a member of one room: the measured rooms first, then rooms of 10.
     const connections = Array.from({ length: tableConnections }, (_, i) => newConnection(i));
+    progress?.stage(`writing ${tableConnections} connections and their memberships`);
     await population.putConnections(connections);
     const roomOf = (index: number): string => {
       let start = 0;
@@ -98,6 +104,7 @@ export async function measureReadCost(endpoint: string, options: ReadCostOptions
       });
     }
 
+    progress?.stage('measuring: the Scan baseline, a join, a send per room size');
     const scan = await meter.measure(() => scanAll(meter, db.table));
     const joiner = connections[tableConnections - 1]!.connectionId;
     const join = await meter.measure(async () => {

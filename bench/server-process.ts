@@ -3,12 +3,12 @@
 // functions, a table in DynamoDB Local) or a bare `ws` server (the baseline for delivery throughput).
 // The parent talks to it over IPC: `rss` (after a GC), `cpu`, `push` (bare server only), `stop`.
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startLocalStack } from '../local/local-stack';
 import { sleep, withTimeout } from './common';
+
+const BENCH_BUILD_DIR = join(__dirname, '..', '.build', 'bench');
 
 export type ServerSpec =
   | {
@@ -124,20 +124,17 @@ async function serve(spec: ServerSpec): Promise<void> {
   };
   let ready: Ready;
   if (spec.kind === 'stack') {
-    const buildDir = await mkdtemp(join(tmpdir(), 'chat-bench-build-'));
     const stack = await startLocalStack({
       port: 0,
-      buildDir,
+      // One build for every stack of every run, rebuilt only when a source changed (local/cached-build).
+      buildDir: BENCH_BUILD_DIR,
       dynamoDbEndpoint: spec.dynamoDbEndpoint,
       tableNames: { ChatTable: spec.tableName },
       ...(spec.environment ? { environment: spec.environment } : {}),
       log: () => {},
       functionLog: () => {},
     });
-    stop = async () => {
-      await stack.stop();
-      await rm(buildDir, { recursive: true, force: true });
-    };
+    stop = () => stack.stop();
     ready = { type: 'ready', port: stack.port, path: `/${stack.app.webSocketApis[0]!.stageName}` };
   } else {
     const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });

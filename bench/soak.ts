@@ -8,6 +8,7 @@ import WebSocket from 'ws';
 import { localDynamoDbClient } from '../local/dynamodb';
 import { type LocalStack, startLocalStack } from '../local/local-stack';
 import { percentile, sleep } from './common';
+import { Progress } from './progress';
 
 export interface SoakOptions {
   connections: number;
@@ -21,6 +22,8 @@ export interface SoakOptions {
   closesPerSecond?: number;
   /** Per-run deadline; the run fails rather than hang. */
   timeoutMs: number;
+  /** Reports each stage and its count every few seconds. */
+  progress?: Progress;
 }
 
 export interface SoakFigures {
@@ -228,8 +231,12 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
   );
   try {
     // Everyone joins before anyone sends, so every member is owed every message of its room.
-    for (let i = 0; i < clients.length; i += 50)
+    const { progress } = options;
+    progress?.stage('connecting and joining', clients.length);
+    for (let i = 0; i < clients.length; i += 50) {
       await Promise.all(clients.slice(i, i + 50).map((c) => c.connect(step)));
+      progress?.tick(Math.min(50, clients.length - i));
+    }
     let churning = options.churn;
     const churnEveryMs = 1000 / (options.closesPerSecond ?? 3);
     const churn = (async () => {
@@ -243,23 +250,27 @@ export async function runSoak(stack: LocalStack, options: SoakOptions): Promise<
     // (seq * connections + i) / rate); a client whose previous message is not yet echoed sends when it is.
     const sendsStarted = Date.now();
     const rate = options.sendsPerSecond ?? Number.POSITIVE_INFINITY;
+    progress?.stage('sends echoed', clients.length * options.messagesPerConnection);
     await Promise.all(
       clients.map(async (client) => {
         for (let seq = 0; seq < options.messagesPerConnection; seq++) {
           const dueAt = sendsStarted + ((seq * clients.length + client.index) / rate) * 1000;
           if (dueAt > Date.now()) await sleep(dueAt - Date.now());
           await client.send(seq, step);
+          progress?.tick();
         }
       }),
     );
     churning = false;
     await churn;
     // Reconnect whoever is away and let the last deliveries land.
+    progress?.stage('reconnecting the clients still away');
     await Promise.all(
       clients.filter((c) => c.socket.readyState !== WebSocket.OPEN).map((c) => c.reconnect(step)),
     );
     // Every member is owed every message its room's history holds (an unconfirmed send may still be
     // stored late, so the history is read again until everyone has everything or the step runs out).
+    progress?.stage('checking every member against the stored history');
     let stored = await history.read();
     const deadline = Date.now() + step;
     while (Date.now() < deadline && clients.some((c) => missing(c, stored) > 0)) {
@@ -404,9 +415,12 @@ async function main(): Promise<void> {
     sendsPerSecond: Number(values['sends-per-second']),
     timeoutMs: Number(values.timeout),
   };
+  const progress = new Progress('soak', (line) => console.error(line));
+  progress.stage('starting the local stack');
   const stack = await startLocalStack({ port: 0, log: () => {}, functionLog: () => {} });
   try {
-    const result = await runSoak(stack, options);
+    const result = await runSoak(stack, { ...options, progress });
+    progress.stop();
     const { errorKinds, ...counts } = result;
     console.table(counts);
     if (result.errors > 0) console.log('errors:', errorKinds);
@@ -421,6 +435,7 @@ async function main(): Promise<void> {
     console.log(ok ? 'soak passed: nothing lost, duplicated or reordered' : 'soak FAILED');
     if (!ok) process.exitCode = 1;
   } finally {
+    progress.stop();
     await stack.stop();
   }
 }

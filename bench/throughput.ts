@@ -6,6 +6,7 @@ import type WebSocket from 'ws';
 import { signedHeaders } from '../local/connections-auth';
 import { closeSockets, openSockets } from './clients';
 import { round, withTimeout } from './common';
+import type { Progress } from './progress';
 import { ServerProcess } from './server-process';
 import { StackWithClients } from './stack-room';
 
@@ -143,12 +144,15 @@ async function throughRawServer(
 export async function measureThroughput(
   endpoint: string,
   options: ThroughputOptions,
+  progress?: Progress,
 ): Promise<ThroughputFigures> {
   const warmup = Math.ceil(options.deliveries / 10);
   const timeoutMs = options.timeoutMs ?? 60_000;
+  progress?.stage(`gateway: starting a stack and ${options.sockets} clients`);
   const stack = await StackWithClients.start(endpoint, options.sockets);
   let gateway: { perSec: number; cpuLoad: number };
   try {
+    progress?.stage(`gateway: ${warmup} warm-up and ${options.deliveries} measured deliveries`);
     await throughGateway(stack, warmup, options);
     gateway = await throughGateway(stack, options.deliveries, options);
   } finally {
@@ -158,6 +162,7 @@ export async function measureThroughput(
   let bare: { perSec: number; cpuLoad: number };
   let sockets: WebSocket[] = [];
   try {
+    progress?.stage(`bare ws server: ${warmup} warm-up and ${options.deliveries} measured deliveries`);
     sockets = await openSockets(raw.webSocketUrl, options.sockets);
     await throughRawServer(raw, sockets, warmup, timeoutMs);
     bare = await throughRawServer(raw, sockets, options.deliveries, timeoutMs);

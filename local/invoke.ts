@@ -1,12 +1,18 @@
 // `npm run invoke -- <FunctionLogicalId> -e events/<file>.json`: what `sam local invoke` does, without
-// Docker. Builds the template, runs the function's bundle with the template's environment against
-// DynamoDB Local (started if needed, data kept in .build/invoke-db between runs), prints the result
-// and every frame the handler posted to connections (caught by a recording @connections endpoint).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+// Docker. Builds the template (reusing the last build while no source changed), runs the function's
+// bundle with the template's environment against DynamoDB Local (data kept in .build/invoke-db; the
+// DynamoDB Local stays up for the next call), prints the result and every frame the handler posted to
+// connections (caught by a recording @connections endpoint).
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConnectionsRecorder } from './connections-recorder';
-import { createTableFromResource, existingDynamoDb, localDynamoDbClient, startDynamoDbJar } from './dynamodb';
+import {
+  createTableFromResource,
+  existingDynamoDb,
+  lingeringDynamoDbJar,
+  localDynamoDbClient,
+} from './dynamodb';
 import { LocalFunction } from './lambda/local-function';
 import { loadLocalApp } from './local-app';
 
@@ -24,12 +30,17 @@ async function main(): Promise<void> {
   });
   const [functionId] = positionals;
   if (!functionId || !values.event) throw new Error(USAGE);
-  const event = JSON.parse(readFileSync(values.event, 'utf8')) as {
-    requestContext?: { domainName?: string };
-  };
+  const event = readEvent(values.event);
 
-  const dynamoDb =
-    (await existingDynamoDb()) ?? (await startDynamoDbJar({ dbPath: resolve(values['db-path']) }));
+  const existing = await existingDynamoDb();
+  const dynamoDb = existing ?? (await lingeringDynamoDbJar(values['db-path']));
+  if (!existing) {
+    const lingering = dynamoDb as Awaited<ReturnType<typeof lingeringDynamoDbJar>>;
+    console.error(
+      `DynamoDB Local ${lingering.reused ? 'reused' : 'started'} at ${lingering.endpoint} (data in ${values['db-path']}; ` +
+        `it stays up for the next invoke and stops after 30 idle minutes, or: kill -- -${lingering.pid})`,
+    );
+  }
   const recorder = new ConnectionsRecorder();
   let fn: LocalFunction | undefined;
   try {
@@ -63,7 +74,27 @@ async function main(): Promise<void> {
   } finally {
     await fn?.stop();
     await recorder.stop();
-    await dynamoDb.stop();
+  }
+}
+
+/** The event file as JSON, or an error that names the file (and the samples when it does not exist). */
+function readEvent(path: string): { requestContext?: { domainName?: string } } {
+  if (!existsSync(path)) {
+    const samplesDir = join(__dirname, '..', 'events');
+    const samples = existsSync(samplesDir)
+      ? readdirSync(samplesDir)
+          .filter((name) => name.endsWith('.json') && name !== 'env.json')
+          .map((name) => `events/${name}`)
+      : [];
+    throw new Error(
+      `event file not found: ${path} (${resolve(path)})` +
+        (samples.length ? `\nsample events: ${samples.join(', ')}` : ''),
+    );
+  }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`event file ${path} is not valid JSON: ${(error as Error).message}`);
   }
 }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type BuildResult, buildTemplate, DEFAULT_BUILD_DIR } from '../tools/build';
+import { type BuildResult, DEFAULT_BUILD_DIR } from '../tools/build';
 import {
   functionProperties,
   loadTemplate,
@@ -7,6 +7,7 @@ import {
   resourcesOfType,
   type Template,
 } from '../tools/template';
+import { cachedBuild } from './cached-build';
 import { LOCAL_AWS_ENV } from './dynamodb';
 import { IntrinsicResolver, type LocalResolution, parameterValues } from './intrinsics';
 import type { FunctionSpec } from './lambda/local-function';
@@ -379,7 +380,7 @@ function withoutDisabledResources(template: Template, options: LocalAppOptions):
 /** Builds the template's code and resolves everything the local stack needs to run it. */
 export async function loadLocalApp(options: LocalAppOptions): Promise<LocalApp> {
   const template = withoutDisabledResources(loadTemplate(options.templatePath), options);
-  const build = await buildTemplate(options.templatePath, options.buildDir ?? DEFAULT_BUILD_DIR);
+  const build = await cachedBuild(options.templatePath, options.buildDir ?? DEFAULT_BUILD_DIR);
   const resolver = new IntrinsicResolver(template, resolution(template, options));
   const tables = TABLE_TYPES.flatMap((type) => resourcesOfType(template, type)).map(
     ([logicalId, resource]) => ({

@@ -63,7 +63,10 @@ export interface LocalStack {
   /** The template's Outputs with the API's AWS URLs replaced by the local ones they map to. */
   outputs: Record<string, string>;
   dynamoDb: RunningDynamoDb;
-  /** Rebuilds the code and swaps in fresh function instances; open connections stay open. */
+  /**
+   * Rebuilds the code and swaps in fresh function instances for new invocations; those under way
+   * finish on the old ones. Open connections stay open.
+   */
   reload(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -168,7 +171,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       async reload() {
         const previous = Object.values(functions);
         startFunctions((await load()).functions);
-        await Promise.all(previous.map((fn) => fn.stop()));
+        await Promise.all(previous.map((fn) => fn.drain()));
       },
       stop: stopAll,
     };

@@ -1,5 +1,6 @@
 // `npm start`: the whole chat service on this machine. `npm run dev`: the same, rebuilt on change.
 import { watch } from 'node:fs';
+import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import { type LocalStack, startLocalStack } from './local-stack';
 
@@ -13,6 +14,74 @@ export function parseDuration(text: string): number {
   if (!match) throw new Error(`"${text}" is not a duration (e.g. 500ms, 5s, 10m, 2h)`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 'ms']!;
   return Math.round(Number(match[1]) * unit);
+}
+
+/** Whether `port` can be listened on at `host` (false when another process has it). */
+function portIsFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'EADDRINUSE' ? resolve(false) : reject(error),
+    );
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/** What answers on a taken port: this project's gateway (the chat page, or API Gateway's 404) or not. */
+async function looksLikeLocalGateway(port: number, host: string): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${host}:${port}/`, { signal: AbortSignal.timeout(2000) });
+    const body = await response.text();
+    return body.includes('<title>Chat rooms</title>') || body === '{"message":"Not Found"}';
+  } catch {
+    return false;
+  }
+}
+
+/** Says at once that the port is taken, by what it seems, and which free port to use instead. */
+async function portTakenMessage(port: number, host: string): Promise<string> {
+  let free: number | undefined;
+  for (let candidate = port + 1; candidate < port + 20 && candidate <= 65535 && !free; candidate++) {
+    if (await portIsFree(candidate, host)) free = candidate;
+  }
+  const what = (await looksLikeLocalGateway(port, host))
+    ? `another \`npm start\` (or \`npm run dev\`) seems to be running there: its gateway answers at http://localhost:${port}/`
+    : 'another program is listening there';
+  return (
+    `Port ${port} is taken: ${what}.\n` +
+    `Stop it, or start on another port: npm start -- --port ${free ?? '<N>'}`
+  );
+}
+
+/** The flags, or a message that says what was wrong and shows the usage. */
+function parseFlags() {
+  try {
+    return parseArgs({
+      options: {
+        port: { type: 'string', short: 'p', default: process.env.PORT ?? '3001' },
+        template: { type: 'string', short: 't', default: 'template.yaml' },
+        'db-path': { type: 'string' },
+        verbose: { type: 'boolean', short: 'v', default: false },
+        'idle-timeout': { type: 'string' },
+        'max-connection': { type: 'string' },
+        watch: { type: 'boolean', default: false },
+        auth: { type: 'boolean', default: false },
+        'token-in-header': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }).values;
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      const word = /'([^']*)'/.exec(message)?.[1] ?? '';
+      const hint = /^\d+$/.test(word)
+        ? `to pick the port, run: npm start -- --port ${word}`
+        : 'options go after a double dash: npm start -- --port N';
+      throw new Error(`npm start takes no argument "${word}": ${hint}\n${USAGE}`);
+    }
+    if (code?.startsWith('ERR_PARSE_ARGS')) throw new Error(`${message}\n${USAGE}`);
+    throw error;
+  }
 }
 
 /** A message that selects a route of the API, for the wscat hint (`$request.body.action` → `{"action":"x"}`). */
@@ -29,11 +98,12 @@ function sampleMessage(stack: LocalStack): string | undefined {
 }
 
 /** What the stack serves: the template's Outputs as they map locally, then the local endpoints. */
-export function banner(stack: LocalStack): string[] {
+export function banner(stack: LocalStack, data: string): string[] {
   const lines = Object.entries(stack.outputs).map(([name, value]) => `${name}: ${value}`);
   lines.push(`WebSocket URL: ${stack.webSocketUrl}`);
   lines.push(`Connections URL: ${stack.connectionsUrl} (SigV4-signed requests only, local credentials)`);
   lines.push(`DynamoDB endpoint: ${stack.dynamoDb.endpoint.replace('127.0.0.1', 'localhost')}`);
+  lines.push(data);
   if (stack.dynamoDb.exposure) lines.push(`warning: ${stack.dynamoDb.exposure}`);
   if (stack.issuer) {
     lines.push(`Sign-in: on (AuthMode jwt), local issuer ${stack.issuer.issuer}`);
@@ -54,20 +124,7 @@ export function banner(stack: LocalStack): string[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      port: { type: 'string', short: 'p', default: process.env.PORT ?? '3001' },
-      template: { type: 'string', short: 't', default: 'template.yaml' },
-      'db-path': { type: 'string' },
-      verbose: { type: 'boolean', short: 'v', default: false },
-      'idle-timeout': { type: 'string' },
-      'max-connection': { type: 'string' },
-      watch: { type: 'boolean', default: false },
-      auth: { type: 'boolean', default: false },
-      'token-in-header': { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
+  const values = parseFlags();
   if (values.help) {
     console.log(USAGE);
     return;
@@ -75,6 +132,9 @@ async function main(): Promise<void> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`--port must be a port number\n${USAGE}`);
+  // Before the build and DynamoDB Local, which take a while: a taken port is known at once.
+  const host = '127.0.0.1';
+  if (port !== 0 && !(await portIsFree(port, host))) throw new Error(await portTakenMessage(port, host));
   const stack = await startLocalStack({
     port,
     templatePath: values.template,
@@ -98,7 +158,12 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 
-  for (const line of banner(stack)) console.log(line);
+  const data = values['db-path']
+    ? `Data: kept in ${values['db-path']} (DynamoDB Local on disk)`
+    : process.env.AWS_ENDPOINT_URL_DYNAMODB
+      ? 'Data: in the DynamoDB Local of AWS_ENDPOINT_URL_DYNAMODB'
+      : 'Data: in memory, lost when this stops; to keep it, start with: npm start -- --db-path .build/db';
+  for (const line of banner(stack, data)) console.log(line);
 
   if (values.watch) {
     let timer: NodeJS.Timeout | undefined;

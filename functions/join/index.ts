@@ -1,5 +1,4 @@
 import {
-  alreadyJoined,
   HISTORY_DEFAULT_LIMIT,
   historyBudget,
   historyFrame,
@@ -20,10 +19,10 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
   const request = parseRequestBody(event.body);
   const room = validateRoomId(request.room);
   const since = request.since === undefined ? undefined : validateMessageId(request.since, 'since');
-  // Refused requests write nothing: the request token is taken once the join can only fail on a race.
-  if (await store.getMembership(connectionId, room)) throw alreadyJoined(room);
+  // A refused join writes nothing: the request token is taken once the join can only fail on a race.
+  const connection = await store.checkJoin(connectionId, room);
   await store.takeRequestToken(connectionId);
-  const membership = await store.joinRoom(connectionId, room);
+  const membership = await store.joinRoom(connectionId, room, connection);
   await broadcast(room, membershipFrame('joined', membership), { requester: connectionId });
   const page = await store.roomHistory(room, {
     ...(since ? { after: replayAfter(since) } : {}),

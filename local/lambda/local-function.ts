@@ -165,10 +165,12 @@ export class LocalFunction {
   /** Instances being spawned: they count against `maxInstances` before they join `all`. */
   private starting = 0;
   private stopped = false;
+  /** Invocations under way (waiting for an instance, initialising or running). */
+  private readonly running = new Set<Promise<InvokeOutcome>>();
 
   constructor(
     readonly spec: FunctionSpec,
-    private readonly options: RuntimeOptions = {},
+    readonly options: RuntimeOptions = {},
   ) {}
 
   private environment(): NodeJS.ProcessEnv {
@@ -197,6 +199,8 @@ export class LocalFunction {
       AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
       AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${spec.name}`,
       AWS_LAMBDA_LOG_STREAM_NAME: `local/${spec.name}`,
+      // As Lambda sets it; Powertools reports no cold start at all without it.
+      AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
       // The real runtime is newer than this machine's Node; its SDK warning would be noise here.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...(this.options.gateway
@@ -262,16 +266,23 @@ export class LocalFunction {
   }
 
   /** Runs one invocation; errors and timeouts come back as `error`, as Lambda reports them. */
-  async invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeOutcome> {
-    if (this.stopped) throw new Error(`${this.spec.name} is stopped`);
+  invoke(event: unknown, requestId: string = randomUUID()): Promise<InvokeOutcome> {
+    if (this.stopped) return Promise.reject(new Error(`${this.spec.name} is stopped`));
     if (this.idle.length === 0 && this.waiting.length >= (this.options.maxQueued ?? 200)) {
-      return {
+      return Promise.resolve({
         requestId,
         error: { errorType: 'TooManyRequestsException', errorMessage: 'Rate Exceeded.' },
         durationMs: 0,
         coldStart: false,
-      };
+      });
     }
+    const invocation = this.run(event, requestId);
+    this.running.add(invocation);
+    void invocation.finally(() => this.running.delete(invocation));
+    return invocation;
+  }
+
+  private async run(event: unknown, requestId: string): Promise<InvokeOutcome> {
     const instance = await this.acquire();
     const coldStart = instance.invocations === 0;
     const timeoutMs = this.spec.timeoutSeconds * 1000;
@@ -315,6 +326,15 @@ export class LocalFunction {
       clearTimeout(timer);
       this.release(instance);
     }
+  }
+
+  /**
+   * Ends the function once the invocations already under way have finished (each within its Timeout):
+   * a reload swaps in new code without cutting off, say, a `$disconnect` halfway through its cleanup.
+   */
+  async drain(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.stop();
   }
 
   /** Ends every instance (warm ones included). */

@@ -7,6 +7,7 @@ import { localDynamoDbClient } from '../../local/dynamodb';
 import { connectionsFetch } from '../support/connections-fetch';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
 
 let stack: TestStack;
@@ -19,8 +20,8 @@ beforeAll(async () => {
   db = localDynamoDbClient(stack.dynamoDb.endpoint);
   member = await TestClient.connect(stack.webSocketUrl, { name: 'Member' });
   memberId = String((await member.request({ action: 'join', room: 'lobby' }, 'joined')).connectionId);
-  await member.next((f) => f.type === 'history', 10_000, true);
-}, 60_000);
+  await member.next((f) => f.type === 'history', WAIT_MS, true);
+});
 afterAll(async () => {
   await member.close();
   db.destroy();

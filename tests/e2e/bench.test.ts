@@ -1,11 +1,12 @@
 import { type BenchResults, formatResults, runBench } from '../../bench/bench';
+import { LONG_TEST_MS } from '../support/timeouts';
 
 // `npm run bench -- --quick` once: every figure is there and sane. Benchmarks are not timed tests:
 // nothing here compares a speed with a threshold.
 let results: BenchResults;
 beforeAll(async () => {
   results = await runBench({ quick: true });
-}, 240_000);
+}, LONG_TEST_MS);
 
 const positive = expect.any(Number);
 function expectPositive(values: Record<string, number>, keys?: string[]) {
@@ -41,8 +42,14 @@ test('fan-out latency: p50, p99 and the speedup over sequential posting, per roo
   const fanout = results.fanout!;
   expect(Object.keys(fanout).length).toBeGreaterThan(1);
   for (const room of Object.values(fanout)) {
-    expectPositive({ ...room });
+    const { functionCpuUsPerRecipient, gatewayCpuUsPerRecipient, ...timings } = room;
+    expectPositive(timings);
     expect(room.fanoutP99Ms).toBeGreaterThanOrEqual(room.fanoutP50Ms);
+    // CPU time is read in clock ticks (10 ms): a quick run's few deliveries may cost less than one
+    // tick, and on a busy machine the work may land in other processes' ticks, so zero is a fair figure.
+    for (const cpu of [functionCpuUsPerRecipient, gatewayCpuUsPerRecipient]) {
+      if (cpu !== undefined) expect([cpu, Number.isFinite(cpu) && cpu >= 0]).toEqual([cpu, true]);
+    }
   }
 });
 
@@ -67,8 +74,13 @@ test('cold start: bundle sizes and init times of every function, the layer and t
 test('gateway memory: bytes per idle connection at each size', () => {
   const memory = results.gatewayMemory!;
   expect(Object.keys(memory.bytesPerConnection)).toHaveLength(2);
-  // Per-connection figures are differences of two RSS readings: finite, but at tiny sizes even negative.
-  for (const value of Object.values(memory.bytesPerConnection)) expect(Number.isFinite(value)).toBe(true);
+  // Per-connection figures are growths of memory over a baseline: positive, or null where this
+  // run's growth was lost in the noise of garbage collection (at tiny sizes it can be).
+  const perConnection = [
+    ...Object.values(memory.bytesPerConnection),
+    ...Object.values(memory.heapBytesPerConnection),
+  ];
+  for (const value of perConnection) expect([value, value === null || value > 0]).toEqual([value, true]);
   expect(memory.baselineRssBytes).toBeGreaterThan(0);
 });
 

@@ -5,6 +5,7 @@ import { ChatStore, handleOf } from 'chat-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
 
 let stack: TestStack;
@@ -15,7 +16,7 @@ beforeAll(async () => {
   stack = await startTestStack();
   db = localDynamoDbClient(stack.dynamoDb.endpoint);
   store = new ChatStore({ client: db, table: stack.tableName, connectionLifetimeSeconds: 8100 });
-}, 60_000);
+});
 afterAll(async () => {
   db?.destroy();
   await stack?.stop();
@@ -328,7 +329,7 @@ describe('send', () => {
     const mallory = await connect('Mallory');
     const adaId = await join(ada, room);
     const malloryId = await join(mallory, room);
-    await ada.next(ofType('joined', { connectionId: malloryId }), 10_000, true);
+    await ada.next(ofType('joined', { connectionId: malloryId }), WAIT_MS, true);
 
     const toAda = ada.next(ofType('message', { room }));
     const echo = await mallory.request(
@@ -445,8 +446,8 @@ test('a client dropped without a close frame is cleaned up and later fan-outs sk
   const bobId = await join(bob, room);
   const ghostId = await join(ghost, room);
   await join(ghost, newRoom('drop-other')); // a second membership, which must go too
-  await ada.next(ofType('joined', { connectionId: ghostId }), 10_000, true);
-  await bob.next(ofType('joined', { connectionId: ghostId }), 10_000, true);
+  await ada.next(ofType('joined', { connectionId: ghostId }), WAIT_MS, true);
+  await bob.next(ofType('joined', { connectionId: ghostId }), WAIT_MS, true);
   expect(await store.listConnectionRooms(ghostId)).toHaveLength(2);
 
   // TCP closed without a close frame: $disconnect runs, and the remaining members get `left`.

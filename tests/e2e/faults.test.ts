@@ -10,6 +10,7 @@ import { connectionsFetch } from '../support/connections-fetch';
 import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
 
 let dataDir: string;
@@ -37,7 +38,7 @@ beforeAll(async () => {
       ),
   });
   store = new ChatStore({ client: db(), table: stack.tableName, connectionLifetimeSeconds: 8100 });
-}, 90_000);
+});
 
 afterAll(async () => {
   await stack.stop();
@@ -53,7 +54,7 @@ afterEach(() => {
 async function member(room: string, name: string): Promise<{ client: TestClient; id: string }> {
   const client = await TestClient.connect(stack.webSocketUrl, { name });
   const joined = await client.request({ action: 'join', room }, 'joined');
-  await client.next((f) => f.type === 'history', 10_000, true);
+  await client.next((f) => f.type === 'history', WAIT_MS, true);
   return { client, id: String(joined.connectionId) };
 }
 
@@ -153,7 +154,7 @@ test('DynamoDB down: INTERNAL answers and refused handshakes, then the service r
   await eventually(async () => expect(await store.getConnection(b.id)).toBeUndefined());
   const late = await member('outage-room', 'Late');
   await Promise.all([a.client.close(), late.client.close()]);
-}, 60_000);
+});
 
 test('clients dropped without a close frame mid-fan-out: the rest get the message, no errors', async () => {
   // One at a time, so that the first `joined` each client sees is its own.

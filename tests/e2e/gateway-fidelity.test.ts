@@ -8,6 +8,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { type GatewayEvent, ID, REQUEST_TIME, recordedEvent, whoAmI } from '../support/fidelity';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { type Frame, TestClient } from '../support/ws-client';
 
 let stack: TestStack; // tests/fixtures/echo-api: $request.body.action, every kind of handler
@@ -21,7 +22,7 @@ beforeAll(async () => {
     startTestStack({ fixture: 'nested-route' }),
   ]);
   db = localDynamoDbClient(stack.dynamoDb.endpoint);
-}, 60_000);
+});
 afterAll(async () => {
   db?.destroy();
   await Promise.all([stack?.stop(), nested?.stop()]);
@@ -340,7 +341,8 @@ describe('the Lambda runtime', () => {
       remainingTimeMs: expect.any(Number),
       wsImportable: false,
     });
-    expect((await reply).remainingTimeMs).toBeGreaterThan(4900);
+    // Had the 1.5 s init counted, under 3.5 s would remain; the margin absorbs a loaded machine's delays.
+    expect((await reply).remainingTimeMs).toBeGreaterThan(3500);
   });
 
   test('the Timeout is enforced: Internal server error, and a fresh sandbox serves the next invocation', async () => {
@@ -358,7 +360,7 @@ describe('the Lambda runtime', () => {
       requestId: expect.stringMatching(ID),
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // No upper bound on the time (a loaded machine stretches it): the log below shows the cut-off.
     expect((await slept).remainingTimeMs).toBeLessThanOrEqual(1000);
     expect(stack.gatewayLog.filter((line) => line.startsWith(`sleep ${id} `))).toEqual([
       expect.stringMatching(/ 200$/),
@@ -385,7 +387,7 @@ function toIso(requestTime: string): string {
   return `${day} ${month} ${year} ${time} GMT`;
 }
 
-async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
+async function waitFor(check: () => boolean, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('condition not met in time');

@@ -430,7 +430,7 @@ describe('@connections as AWS answers it', () => {
 
 describe('the banner fits the template', () => {
   test("Outputs resolved for the local stack; no chat page; a wscat line for this API's routes", () => {
-    const lines = banner(stack);
+    const lines = banner(stack, 'Data: in memory');
     expect(lines).toContain(`WebSocketURI: ws://localhost:${stack.port}/prod`);
     expect(lines).toContain('ConnectionsTableName: fixture_connections');
     expect(lines.some((line) => line.startsWith('Chat page'))).toBe(false);

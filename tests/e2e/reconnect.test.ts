@@ -1,10 +1,11 @@
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { type Frame, TestClient } from '../support/ws-client';
 
 let stack: TestStack;
 beforeAll(async () => {
   stack = await startTestStack();
-}, 60_000);
+});
 afterAll(() => stack.stop());
 
 test('a client that drops mid-conversation and reconnects with since ends with every message once, in order', async () => {
@@ -36,7 +37,7 @@ test('a client that drops mid-conversation and reconnects with since ends with e
   const history = await back.request({ action: 'join', room, since }, 'history');
   expect(history).toMatchObject({ type: 'history', room, more: false });
   await bob.request({ action: 'send', room, msg: 'm5' }, 'message');
-  await back.next((f) => f.type === 'message' && f.msg === 'm5', 10_000, true);
+  await back.next((f) => f.type === 'message' && f.msg === 'm5', WAIT_MS, true);
   keep(back.frames);
   const inOrder = [...shown.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, msg]) => msg);
   expect(inOrder).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);

@@ -2,6 +2,7 @@
 import { ChatStore } from 'chat-core';
 import { LOCAL_AWS_ENV, localDynamoDbClient } from '../../local/dynamodb';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { TestClient } from '../support/ws-client';
 
 let stack: TestStack;
@@ -13,14 +14,14 @@ beforeAll(async () => {
     table: stack.tableName,
     connectionLifetimeSeconds: 8100,
   });
-}, 60_000);
+});
 afterAll(() => stack.stop());
 
 /** A connected client that has joined `room`, with its connection id. */
 async function joined(room: string, name: string) {
   const client = await TestClient.connect(stack.webSocketUrl, { name });
   const frame = await client.request({ action: 'join', room }, 'joined');
-  await client.next((f) => f.type === 'history', 10_000, true);
+  await client.next((f) => f.type === 'history', WAIT_MS, true);
   return { client, id: String(frame.connectionId) };
 }
 

@@ -3,7 +3,7 @@ import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
 
 const harness = new HandlerHarness();
-beforeAll(() => harness.start({ QUERY_PAGE_SIZE: '10' }), 60_000);
+beforeAll(() => harness.start({ QUERY_PAGE_SIZE: '10' }));
 afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());
 
@@ -311,6 +311,22 @@ test("$default answers help with the echo, the actions and the caller's connecti
       },
     },
   ]);
+});
+
+test("the function logs' cold_start is the invocation's own: true on a fresh instance, then false", async () => {
+  await harness.restart('JoinFunction');
+  const a = await harness.connection();
+  const outcomes = [await join(a, 'bad#room'), await join(a, 'bad#room')];
+  expect(outcomes.map((outcome) => outcome.coldStart)).toEqual([true, false]);
+  for (const outcome of outcomes) {
+    const logged = harness.logs
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.function_request_id === outcome.requestId);
+    expect(logged).toEqual([
+      expect.objectContaining({ message: 'request refused', cold_start: outcome.coldStart }),
+    ]);
+  }
 });
 
 test('a non-WebSocket event is answered 400 without throwing', async () => {

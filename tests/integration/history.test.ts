@@ -8,25 +8,17 @@ import {
   timeSortableId,
 } from 'chat-core';
 import { Population } from '../../bench/population';
-import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
+import { LONG_TEST_MS } from '../support/timeouts';
 
 // The functions reach DynamoDB through a pass-through proxy that counts their calls.
 const harness = new HandlerHarness();
-const proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
-beforeAll(async () => {
-  await harness.start({ AWS_ENDPOINT_URL_DYNAMODB: await proxy.start() });
-}, 60_000);
-afterAll(async () => {
-  await harness.stop();
-  await proxy.stop();
-});
+beforeAll(() => harness.start({}, { proxy: true }));
+afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());
 
 const { recorder } = harness;
-const SAMPLE = { JoinFunction: 'join', SendFunction: 'send', HistoryFunction: 'history' } as const;
-const invoke = (fn: keyof typeof SAMPLE, connectionId: string, body: unknown) =>
-  harness.invoke(fn, sampleEvent(SAMPLE[fn], { connectionId, body }));
+const invoke = harness.request.bind(harness);
 
 /** A room with one member who has sent `count` messages (stored as `send` stores them). */
 async function roomWithMessages(room: string, count: number) {
@@ -242,12 +234,13 @@ describe('reads never touch expired messages in bulk', () => {
     }));
     await new Population(harness.db.client, harness.db.table).putMessages(expired);
     ({ member, ids: live } = await roomWithMessages(room, LIVE));
-  }, 180_000);
+  }, LONG_TEST_MS);
 
   const queriesFor = async (run: () => Promise<unknown>) => {
-    const before = proxy.calls.get('Query') ?? 0;
+    const calls = harness.proxy!.calls;
+    const before = calls.get('Query') ?? 0;
     await run();
-    return (proxy.calls.get('Query') ?? 0) - before;
+    return (calls.get('Query') ?? 0) - before;
   };
 
   test.each([1, 10, 50, 100])(

@@ -1,31 +1,18 @@
-import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
-import { HandlerHarness, sampleEvent } from '../support/handler-harness';
+import { HandlerHarness } from '../support/handler-harness';
 
 // On AWS the room index (a GSI) lags the table: a member who just joined can be missing from it, one who
 // just left still listed. DynamoDB Local's indexes never lag, so a proxy replays the index's previous answer.
 const harness = new HandlerHarness();
-const proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
-beforeAll(async () => {
-  await harness.start({ AWS_ENDPOINT_URL_DYNAMODB: await proxy.start() });
-}, 60_000);
-afterAll(async () => {
-  await harness.stop();
-  await proxy.stop();
-});
+beforeAll(() => harness.start({}, { proxy: true }));
+afterAll(() => harness.stop());
 beforeEach(() => {
-  proxy.indexLag = false;
+  harness.proxy!.indexLag = false;
   harness.recorder.clear();
 });
 
 const { recorder } = harness;
-const invoke = (fn: 'JoinFunction' | 'SendFunction' | 'LeaveFunction', connectionId: string, body: object) =>
-  harness.invoke(
-    fn,
-    sampleEvent(fn === 'JoinFunction' ? 'join' : fn === 'SendFunction' ? 'send' : 'leave', {
-      connectionId,
-      body,
-    }),
-  );
+const invoke = harness.request.bind(harness);
+
 const types = (connectionId: string) => recorder.framesTo(connectionId).map((f) => f.type);
 
 /** A room of two whose index answer is recorded, then frozen: later joins and leaves do not show in it. */
@@ -35,7 +22,7 @@ async function laggingRoom(room: string) {
   await invoke('JoinFunction', a, { action: 'join', room });
   await invoke('JoinFunction', b, { action: 'join', room });
   recorder.clear();
-  proxy.indexLag = true;
+  harness.proxy!.indexLag = true;
   return { a, b };
 }
 

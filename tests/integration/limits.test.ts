@@ -1,30 +1,22 @@
-import { HandlerHarness, sampleEvent } from '../support/handler-harness';
+import { HandlerHarness } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
 
 // The per-connection limits as the routes enforce them, with small values set the way the template sets
 // them (environment variables from its parameters).
 const harness = new HandlerHarness();
-beforeAll(
-  () =>
-    harness.start({
-      MAX_ROOMS_PER_CONNECTION: '3',
-      MESSAGE_RATE_PER_CONNECTION: '1',
-      MESSAGE_BURST_PER_CONNECTION: '4',
-    }),
-  60_000,
+beforeAll(() =>
+  harness.start({
+    MAX_ROOMS_PER_CONNECTION: '3',
+    MESSAGE_RATE_PER_CONNECTION: '1',
+    MESSAGE_BURST_PER_CONNECTION: '4',
+  }),
 );
 afterAll(() => harness.stop());
 beforeEach(() => harness.recorder.clear());
 
 const { recorder } = harness;
-const invoke = (fn: 'JoinFunction' | 'SendFunction' | 'LeaveFunction', connectionId: string, body: object) =>
-  harness.invoke(
-    fn,
-    sampleEvent(fn === 'JoinFunction' ? 'join' : fn === 'SendFunction' ? 'send' : 'leave', {
-      connectionId,
-      body,
-    }),
-  );
+const invoke = harness.request.bind(harness);
+
 const errors = (connectionId: string) => recorder.framesTo(connectionId).filter((f) => f.type === 'error');
 
 test('a join past the room cap is TOO_MANY_ROOMS and writes nothing; leaving makes room', async () => {

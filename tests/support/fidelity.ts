@@ -1,4 +1,5 @@
 import { type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { WAIT_MS } from './timeouts';
 import { eventually, type TestClient } from './ws-client';
 
 // Helpers for the gateway fidelity tests and their fixture app (tests/fixtures/echo-api).
@@ -43,7 +44,7 @@ export async function recordedEvent(
   table: string,
   kind: 'CONNECT' | 'DISCONNECT',
   connectionId: string,
-  timeoutMs = 10_000,
+  timeoutMs = WAIT_MS,
 ): Promise<{ event: GatewayEvent; selfPost?: string }> {
   let found: { event: GatewayEvent; selfPost?: string } | undefined;
   await eventually(async () => {

@@ -1,13 +1,21 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cachedBuild } from '../../local/cached-build';
 import { startDynamoDbForTests, testEnvironment } from './dynamodb-for-tests';
+import { TEMPLATE_PATH } from './test-table';
 
 declare global {
-  var __dynamoDbForTests: { stop(): Promise<void> } | undefined;
+  var __testResources: { stop(): Promise<void>; buildDir: string } | undefined;
 }
 
+// Runs once per jest project that needs it, before any worker starts; the second project reuses
+// what the first started. Workers inherit the environment set here.
 export default async function globalSetup(): Promise<void> {
-  const dynamoDb = await startDynamoDbForTests();
+  if (globalThis.__testResources) return;
+  const buildDir = await mkdtemp(join(tmpdir(), 'chat-test-build-'));
+  const [dynamoDb] = await Promise.all([startDynamoDbForTests(), cachedBuild(TEMPLATE_PATH, buildDir)]);
   console.log(`\nDynamoDB for tests: ${dynamoDb.source}`);
-  // Test workers start after this and inherit the environment.
-  Object.assign(process.env, testEnvironment(dynamoDb.endpoint));
-  globalThis.__dynamoDbForTests = dynamoDb;
+  Object.assign(process.env, testEnvironment(dynamoDb.endpoint), { CHAT_TEST_BUILD_DIR: buildDir });
+  globalThis.__testResources = { stop: () => dynamoDb.stop(), buildDir };
 }

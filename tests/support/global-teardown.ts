@@ -1,3 +1,9 @@
+import { rm } from 'node:fs/promises';
+
 export default async function globalTeardown(): Promise<void> {
-  await globalThis.__dynamoDbForTests?.stop();
+  const resources = globalThis.__testResources;
+  globalThis.__testResources = undefined;
+  if (!resources) return;
+  await resources.stop();
+  await rm(resources.buildDir, { recursive: true, force: true });
 }

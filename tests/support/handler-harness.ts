@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChatStore } from 'chat-core';
 import { ConnectionsRecorder } from '../../local/connections-recorder';
 import { type InvokeOutcome, LocalFunction } from '../../local/lambda/local-function';
 import { loadLocalApp } from '../../local/local-app';
-import { createTestTable, TEMPLATE_PATH, type TestTable } from './test-table';
+import { DynamoDbFaultProxy } from './dynamodb-fault-proxy';
+import { createTestTable, sharedBuildDir, TEMPLATE_PATH, type TestTable } from './test-table';
 
 const EVENTS_DIR = join(__dirname, '..', '..', 'events');
 type Event = {
@@ -32,6 +31,14 @@ export function sampleEvent(
   return event;
 }
 
+const ROUTE_SAMPLES = {
+  JoinFunction: 'join',
+  SendFunction: 'send',
+  LeaveFunction: 'leave',
+  HistoryFunction: 'history',
+  DefaultFunction: 'default',
+} as const;
+
 /**
  * The built handlers of template.yaml, run as the local Lambda runtime runs them, against a fresh
  * table in DynamoDB Local and a recording @connections endpoint that the events' domain routes to.
@@ -40,11 +47,16 @@ export class HandlerHarness {
   readonly recorder = new ConnectionsRecorder();
   readonly logs: string[] = [];
   private functions: Record<string, LocalFunction> = {};
-  private buildDir = '';
   db!: TestTable;
   store!: ChatStore;
+  /** With `{ proxy: true }`: the proxy the functions reach DynamoDB through (counts calls, injects faults). */
+  proxy: DynamoDbFaultProxy | undefined;
 
-  async start(environment: Record<string, string> = {}): Promise<void> {
+  async start(environment: Record<string, string> = {}, options: { proxy?: boolean } = {}): Promise<void> {
+    if (options.proxy) {
+      this.proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
+      environment = { AWS_ENDPOINT_URL_DYNAMODB: await this.proxy.start(), ...environment };
+    }
     this.db = await createTestTable();
     this.store = new ChatStore({
       client: this.db.client,
@@ -52,10 +64,9 @@ export class HandlerHarness {
       connectionLifetimeSeconds: 8100,
     });
     const recorderUrl = await this.recorder.start();
-    this.buildDir = await mkdtemp(join(tmpdir(), 'chat-build-'));
     const app = await loadLocalApp({
       templatePath: TEMPLATE_PATH,
-      buildDir: this.buildDir,
+      buildDir: sharedBuildDir(),
       tableNames: { ChatTable: this.db.table },
       extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!, ...environment },
     });
@@ -67,6 +78,23 @@ export class HandlerHarness {
         onLog: (_, line) => this.logs.push(line),
       });
     }
+  }
+
+  /** A message route's function, called with its sample event from `connectionId` carrying `body`. */
+  request(
+    functionId: keyof typeof ROUTE_SAMPLES,
+    connectionId: string,
+    body: unknown,
+  ): Promise<InvokeOutcome> {
+    return this.invoke(functionId, sampleEvent(ROUTE_SAMPLES[functionId], { connectionId, body }));
+  }
+
+  /** Ends a function's instances, so that its next invocation starts cold. */
+  async restart(functionId: string): Promise<void> {
+    const fn = this.functions[functionId];
+    if (!fn) throw new Error(`no function ${functionId}`);
+    await fn.stop();
+    this.functions[functionId] = new LocalFunction(fn.spec, fn.options);
   }
 
   invoke(functionId: string, event: unknown): Promise<InvokeOutcome> {
@@ -85,7 +113,7 @@ export class HandlerHarness {
   async stop(): Promise<void> {
     await Promise.all(Object.values(this.functions).map((fn) => fn.stop()));
     await this.recorder.stop();
+    await this.proxy?.stop();
     await this.db.drop();
-    await rm(this.buildDir, { recursive: true, force: true });
   }
 }

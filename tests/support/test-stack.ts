@@ -3,7 +3,7 @@ import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/local-stack';
-import { TEMPLATE_PATH } from './test-table';
+import { sharedBuildDir, TEMPLATE_PATH } from './test-table';
 
 const FIXTURES_DIR = join(__dirname, '..', 'fixtures');
 
@@ -35,19 +35,20 @@ export interface TestStack extends LocalStack {
 
 /**
  * The real local stack (gateway + built handlers + DynamoDB Local from the global setup) on a free
- * port, with its own table and build folder so test files can run side by side.
+ * port, with its own table so test files can run side by side on the run's one build.
  */
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
   const { fixture, tableId = 'ChatTable', ...stackOptions } = options;
-  const buildDir = await mkdtemp(join(tmpdir(), 'chat-stack-'));
+  // A fixture runs from a copy of its own, built there; the chat app from the run's shared build.
   const fixtureDir = fixture ? await mkdtemp(join(tmpdir(), `fixture-${fixture}-`)) : undefined;
   if (fixture && fixtureDir) await cp(join(FIXTURES_DIR, fixture), fixtureDir, { recursive: true });
+  const buildDir = fixtureDir ? join(fixtureDir, '.build') : sharedBuildDir();
   const tableName = `chat-e2e-${randomUUID()}`;
   const gatewayLog: string[] = [];
   const functionLog: string[] = [];
   const dispatched: Dispatch[] = [];
   const removeFolders = async () => {
-    for (const dir of [buildDir, fixtureDir]) if (dir) await rm(dir, { recursive: true, force: true });
+    if (fixtureDir) await rm(fixtureDir, { recursive: true, force: true });
   };
   let stack: LocalStack;
   try {

@@ -1,4 +1,5 @@
 import WebSocket from 'ws';
+import { WAIT_MS } from './timeouts';
 
 export type Frame = Record<string, unknown>;
 
@@ -60,7 +61,7 @@ export class TestClient {
   }
 
   /** The next frame (after those already seen, unless `includeSeen`) that matches. */
-  next(match: (f: Frame) => boolean = () => true, timeoutMs = 10_000, includeSeen = false): Promise<Frame> {
+  next(match: (f: Frame) => boolean = () => true, timeoutMs = WAIT_MS, includeSeen = false): Promise<Frame> {
     if (includeSeen) {
       const seen = this.frames.find(match);
       if (seen) return Promise.resolve(seen);
@@ -105,7 +106,7 @@ export class TestClient {
 }
 
 /** Resolves once `check` passes (polling), for effects that land asynchronously ($disconnect). */
-export async function eventually(check: () => Promise<void> | void, timeoutMs = 10_000): Promise<void> {
+export async function eventually(check: () => Promise<void> | void, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -252,7 +252,7 @@ describe('functions', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  });
 });
 
 describe('least-privilege IAM', () => {

@@ -154,15 +154,35 @@ export class ChatStore {
   }
 
   /**
+   * What a join would be refused for, read before anything is written (so a refused join writes
+   * nothing, not even a request token): not registered, already a member, or at the room cap. Returns
+   * the connection for joinRoom. The join transaction checks all of it again, atomically.
+   */
+  async checkJoin(connectionId: string, roomId: string): Promise<ConnectionRecord> {
+    const [connection, membership] = await Promise.all([
+      this.getConnection(connectionId),
+      this.getMembership(connectionId, roomId),
+    ]);
+    if (!connection) throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
+    if (membership) throw alreadyJoined(roomId);
+    if ((connection.roomCount ?? 0) >= this.maxRooms()) throw tooManyRooms(this.maxRooms());
+    return connection;
+  }
+
+  private maxRooms(): number {
+    return this.options.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS;
+  }
+
+  /**
    * Joins a room, all or nothing: one transaction checks that the connection is live and below its room
    * cap while counting the new room, and creates the membership only if it does not exist yet, so a
    * second join writes nothing and concurrent joins cannot pass the cap.
    */
-  async joinRoom(connectionId: string, roomId: string): Promise<MembershipRecord> {
+  async joinRoom(connectionId: string, roomId: string, known?: ConnectionRecord): Promise<MembershipRecord> {
     validateRoomId(roomId);
-    const connection = await this.getConnection(connectionId);
+    const connection = known ?? (await this.getConnection(connectionId));
     if (!connection) throw new ChatError('UNKNOWN_CONNECTION', 'This connection is not registered');
-    const maxRooms = this.options.maxRoomsPerConnection ?? DEFAULT_MAX_ROOMS;
+    const maxRooms = this.maxRooms();
     const membership: MembershipRecord = {
       roomId,
       connectionId,
@@ -375,6 +395,10 @@ export class ChatStore {
 }
 
 const membershipKey = ({ connectionId, roomId }: MembershipRecord) => ({ connectionId, roomId });
+
+function tooManyRooms(maxRooms: number): ChatError {
+  return new ChatError('TOO_MANY_ROOMS', `A connection can be in at most ${maxRooms} rooms; leave one first`);
+}
 
 function isConditionalCheckFailure(error: unknown): boolean {
   return hasErrorNamed(error, 'ConditionalCheckFailedException');
