@@ -320,12 +320,13 @@ function webSocketApis(template: Template, resolver: IntrinsicResolver): WebSock
         const integrationId = referencedId(props.Target, integrationIds);
         if (!integrationId)
           throw new Error(`route ${routeId} does not reach an integration of this template`);
-        const authorization = String(props.AuthorizationType ?? 'NONE');
+        const authorization = String(resolver.resolve(props.AuthorizationType ?? 'NONE'));
         let authorizer: AuthorizerSpec | undefined;
         if (authorization === 'CUSTOM') {
           if (routeKey !== '$connect')
             throw new Error(`route ${routeId}: API Gateway allows an authorizer on $connect only`);
-          const authorizerId = referencedId(props.AuthorizerId, authorizerIds);
+          const authorizerRef = resolver.resolve(props.AuthorizerId);
+          const authorizerId = authorizerIds.find((id) => resolver.ref(id) === authorizerRef);
           if (!authorizerId)
             throw new Error(`route ${routeId}: AuthorizerId names no authorizer of this template`);
           authorizer = authorizerSpec(template, resolver, authorizerId);
@@ -356,9 +357,29 @@ function webSocketApis(template: Template, resolver: IntrinsicResolver): WebSock
     });
 }
 
+/** The template without the resources and outputs whose `Condition` is false for these parameters. */
+function withoutDisabledResources(template: Template, options: LocalAppOptions): Template {
+  const conditions = new IntrinsicResolver(template, {
+    region: LOCAL_AWS_ENV.AWS_REGION,
+    accountId: LOCAL_ACCOUNT_ID,
+    stackName: 'local',
+    parameters: parameterValues(template, options.parameterOverrides),
+    refs: {},
+    attributes: {},
+  });
+  const enabled = (entry: { Condition?: unknown }) =>
+    entry.Condition === undefined || conditions.condition(String(entry.Condition));
+  const outputs = (template.Outputs ?? {}) as Record<string, { Condition?: unknown }>;
+  return {
+    ...template,
+    Resources: Object.fromEntries(Object.entries(template.Resources).filter(([, r]) => enabled(r))),
+    Outputs: Object.fromEntries(Object.entries(outputs).filter(([, o]) => enabled(o))),
+  };
+}
+
 /** Builds the template's code and resolves everything the local stack needs to run it. */
 export async function loadLocalApp(options: LocalAppOptions): Promise<LocalApp> {
-  const template = loadTemplate(options.templatePath);
+  const template = withoutDisabledResources(loadTemplate(options.templatePath), options);
   const build = await cachedBuild(options.templatePath, options.buildDir ?? DEFAULT_BUILD_DIR);
   const resolver = new IntrinsicResolver(template, resolution(template, options));
   const tables = TABLE_TYPES.flatMap((type) => resourcesOfType(template, type)).map(

@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
+import { type DevIssuer, startDevIssuer, tokenEndpoint } from './dev-issuer';
 import {
   createTableFromResource,
   existingDynamoDb,
@@ -27,6 +29,13 @@ export interface LocalStackOptions {
   tableNames?: Record<string, string>;
   /** Variables added to every function's environment. */
   environment?: Record<string, string>;
+  /** Template parameter values over the template's defaults (as `sam deploy --parameter-overrides`). */
+  parameterOverrides?: Record<string, string>;
+  /**
+   * Sign-in: runs the local development issuer and the template with AuthMode jwt pointed at it, and
+   * serves `POST /auth/token` for a token per name. `header` puts the token in Sec-WebSocket-Protocol.
+   */
+  auth?: boolean | { tokenSource: 'query' | 'header' };
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
   integrationTimeoutMs?: number;
@@ -49,6 +58,8 @@ export interface LocalStack {
   /** The chat page (served only for this project's own template: see `servesChatPage`). */
   pageUrl: string;
   servesChatPage: boolean;
+  /** The local development issuer (with `auth`). */
+  issuer?: DevIssuer;
   /** The template's Outputs with the API's AWS URLs replaced by the local ones they map to. */
   outputs: Record<string, string>;
   dynamoDb: RunningDynamoDb;
@@ -75,12 +86,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const part of started.reverse()) await part.stop().catch(() => {});
   };
   try {
+    const issuer = options.auth ? await startDevIssuer() : undefined;
+    if (issuer) started.push(issuer);
+    const signIn = issuer ? devSignIn(issuer, options.auth) : undefined;
     const load = () =>
       loadLocalApp({
         templatePath: options.templatePath ?? 'template.yaml',
         ...(options.buildDir ? { buildDir: options.buildDir } : {}),
         ...(options.tableNames ? { tableNames: options.tableNames } : {}),
-        extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint, ...options.environment },
+        parameterOverrides: { ...options.parameterOverrides, ...signIn?.parameters },
+        extraEnvironment: {
+          AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint,
+          ...signIn?.environment,
+          ...options.environment,
+        },
       });
     const app = await load();
     const client = localDynamoDbClient(dynamoDb.endpoint);
@@ -103,7 +122,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       api,
       invoke: (functionId, event) => functions[functionId]!.invoke(event),
       log,
-      ...(ownTemplate ? { serveHttp: chatPageServer(api.stageName) } : {}),
+      ...httpServers([
+        ...(ownTemplate ? [chatPageServer(api.stageName)] : []),
+        ...(issuer ? [tokenEndpoint(issuer)] : []),
+      ]),
       ...pick(options, [
         'idleTimeoutMs',
         'maxConnectionMs',
@@ -141,6 +163,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       connectionsUrl: `http://localhost:${port}/${api.stageName}/@connections`,
       pageUrl: `http://localhost:${port}/`,
       servesChatPage: ownTemplate,
+      ...(issuer ? { issuer } : {}),
       outputs: Object.fromEntries(
         Object.entries(app.outputs).map(([name, value]) => [name, localUrls(value, api.apiId, port)]),
       ),
@@ -156,6 +179,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw error;
   }
+}
+
+type HttpServer = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+/** The gateway's `serveHttp`: the first of these that serves the request. */
+function httpServers(servers: HttpServer[]): { serveHttp?: HttpServer } {
+  return servers.length === 0 ? {} : { serveHttp: (req, res) => servers.some((serve) => serve(req, res)) };
+}
+
+/**
+ * The template's jwt parameters pointed at the local issuer (its JWKS found through its discovery
+ * document, as for any OIDC issuer), and the functions trusting its self-signed certificate.
+ */
+function devSignIn(issuer: DevIssuer, auth: LocalStackOptions['auth']) {
+  return {
+    parameters: {
+      AuthMode: 'jwt',
+      AuthTokenSource: typeof auth === 'object' ? auth.tokenSource : 'query',
+      JwtIssuer: issuer.issuer,
+      JwtAudience: issuer.audience,
+      JwtJwksUri: '',
+    },
+    environment: { NODE_EXTRA_CA_CERTS: issuer.caFile },
+  };
 }
 
 /** This project's own template: the chat page belongs to it. */

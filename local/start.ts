@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { type LocalStack, startLocalStack } from './local-stack';
 
 const USAGE = `usage: npm start -- [--port 3001] [--template template.yaml] [--db-path DIR] [--verbose]
-                      [--idle-timeout 10m] [--max-connection 2h] [--watch]`;
+                      [--idle-timeout 10m] [--max-connection 2h] [--watch]
+                      [--auth [--token-in-header]]`;
 
 /** `500ms`, `5s`, `10m`, `2h` or plain milliseconds. */
 export function parseDuration(text: string): number {
@@ -64,6 +65,8 @@ function parseFlags() {
         'idle-timeout': { type: 'string' },
         'max-connection': { type: 'string' },
         watch: { type: 'boolean', default: false },
+        auth: { type: 'boolean', default: false },
+        'token-in-header': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -102,11 +105,17 @@ export function banner(stack: LocalStack, data: string): string[] {
   lines.push(`DynamoDB endpoint: ${stack.dynamoDb.endpoint.replace('127.0.0.1', 'localhost')}`);
   lines.push(data);
   if (stack.dynamoDb.exposure) lines.push(`warning: ${stack.dynamoDb.exposure}`);
+  if (stack.issuer) {
+    lines.push(`Sign-in: on (AuthMode jwt), local issuer ${stack.issuer.issuer}`);
+    lines.push(`Token: npm run -s token -- --name Ada   (POST ${stack.pageUrl}auth/token {"name":"Ada"})`);
+  }
   if (stack.servesChatPage) {
     lines.push(`Chat page: ${stack.pageUrl}`);
-    lines.push(
-      `Try: npx wscat -c '${stack.webSocketUrl}?name=Ada'   then   {"action":"join","room":"room1"}`,
-    );
+    // With sign-in the shell must expand the token command: double quotes.
+    const url = stack.issuer
+      ? `"${stack.webSocketUrl}?token=$(npm run -s token -- --name Ada${stack.port === 3001 ? '' : ` --port ${stack.port}`})"`
+      : `'${stack.webSocketUrl}?name=Ada'`;
+    lines.push(`Try: npx wscat -c ${url}   then   {"action":"join","room":"room1"}`);
   } else {
     const message = sampleMessage(stack);
     lines.push(`Try: npx wscat -c '${stack.webSocketUrl}'${message ? `   then   ${message}` : ''}`);
@@ -130,6 +139,9 @@ async function main(): Promise<void> {
     port,
     templatePath: values.template,
     verbose: values.verbose,
+    ...(values.auth
+      ? { auth: { tokenSource: values['token-in-header'] ? ('header' as const) : ('query' as const) } }
+      : {}),
     ...(values['db-path'] ? { dbPath: values['db-path'] } : {}),
     ...(values['idle-timeout'] ? { idleTimeoutMs: parseDuration(values['idle-timeout']) } : {}),
     ...(values['max-connection'] ? { maxConnectionMs: parseDuration(values['max-connection']) } : {}),

@@ -15,6 +15,8 @@ export interface Resource {
   Properties?: Record<string, unknown>;
   Metadata?: Record<string, unknown>;
   DependsOn?: string | string[];
+  /** A condition of the template's `Conditions`: the resource exists only when it is true. */
+  Condition?: string;
 }
 
 const INTRINSICS = [

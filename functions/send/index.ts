@@ -29,6 +29,7 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
     roomId: room,
     senderId: connectionId,
     ...(sender.name === undefined ? {} : { senderName: sender.name }),
+    ...(sender.userId === undefined ? {} : { senderUserId: sender.userId }),
     msg,
     sentAt: new Date().toISOString(),
   };

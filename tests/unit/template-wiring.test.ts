@@ -176,9 +176,10 @@ describe('functions', () => {
       expect(resources[id]!.Metadata).toEqual(sameFolder);
       expect(props.Runtime).toMatch(/^nodejs(22|24)\.x$/);
       expect(props.Architectures).toEqual(['arm64']);
-      // SAM copies CodeUri once per build: it holds only the handler.
+      // SAM copies CodeUri once per build: it holds only the handler's sources.
       const codeUri = props.CodeUri as string;
-      expect(readdirSync(join(ROOT, codeUri))).toEqual(['index.ts']);
+      expect(readdirSync(join(ROOT, codeUri))).toContain('index.ts');
+      expect(readdirSync(join(ROOT, codeUri)).every((file) => file.endsWith('.ts'))).toBe(true);
       expect(readFileSync(join(ROOT, codeUri, 'index.ts'), 'utf8')).toContain(`from '${layerPackage}'`);
       expect(props.Handler).toBe('index.handler');
       const command = makeCommands(id);

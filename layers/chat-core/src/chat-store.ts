@@ -17,6 +17,7 @@ import {
   validateDisplayName,
   validateMessageId,
   validateRoomId,
+  validateUserId,
 } from './validation';
 
 export type ConnectionRecord = ConnectionItem;
@@ -44,6 +45,8 @@ export interface NewConnection {
   connectionId: string;
   connectedAt: number;
   name?: string;
+  /** The signed-in user (from the authorizer), when sign-in is on. */
+  userId?: string;
   sourceIp?: string;
   userAgent?: string;
 }
@@ -53,6 +56,7 @@ export interface NewMessage {
   id: string;
   senderId: string;
   senderName?: string;
+  senderUserId?: string;
   msg: string;
   sentAt: string;
 }
@@ -153,6 +157,7 @@ export class ChatStore {
       // From the time of registering (not the event's connectedAt), so a replayed sample event is live too.
       expiresAt: this.nowSeconds() + this.options.connectionLifetimeSeconds,
       ...(input.name === undefined ? {} : { name: validateDisplayName(input.name) }),
+      ...(input.userId === undefined ? {} : { userId: validateUserId(input.userId) }),
       ...(input.sourceIp ? { sourceIp: input.sourceIp } : {}),
       ...(input.userAgent ? { userAgent: input.userAgent } : {}),
     };
@@ -212,6 +217,7 @@ export class ChatStore {
       joinedAt: this.now(),
       expiresAt: connection.expiresAt,
       ...(connection.name === undefined ? {} : { name: connection.name }),
+      ...(connection.userId === undefined ? {} : { userId: connection.userId }),
     };
     const now = this.nowSeconds();
     const result = await retryingConflicts(() =>

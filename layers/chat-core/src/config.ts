@@ -60,3 +60,21 @@ export function connectionsEndpointOverride(): string | undefined {
 export function queryPageSize(): number | undefined {
   return process.env.QUERY_PAGE_SIZE ? positiveInteger('QUERY_PAGE_SIZE', 1) : undefined;
 }
+
+/** How clients sign in (the template's AuthMode): `none` lets anyone pick a name with `?name=`. */
+export type AuthMode = 'none' | 'cognito' | 'jwt';
+
+export function authMode(): AuthMode {
+  const mode = process.env.AUTH_MODE || 'none';
+  if (mode !== 'none' && mode !== 'cognito' && mode !== 'jwt')
+    throw new Error(`AUTH_MODE must be none, cognito or jwt, got "${mode}"`);
+  return mode;
+}
+
+/** Where a client's sign-in token travels (the template's AuthTokenSource). */
+export function authTokenSource(): 'query' | 'header' {
+  const source = process.env.AUTH_TOKEN_SOURCE || 'query';
+  if (source !== 'query' && source !== 'header')
+    throw new Error(`AUTH_TOKEN_SOURCE must be query or header, got "${source}"`);
+  return source;
+}

@@ -10,20 +10,25 @@ import { lowestIdAt, timeOfId } from './ids';
 export interface Member {
   connectionId: string;
   name?: string;
-  /** Short and stable per connection: tells two members of the same name apart. */
+  /**
+   * Short and stable per signed-in user (per connection without sign-in): tells two members of the same
+   * name apart, and shows two connections of one user as one person.
+   */
   handle: string;
 }
 
 /**
- * A member's handle: 6 hex digits of a hash of the connection id. Names are free text (duplicates and
- * lookalikes allowed), so clients show the handle beside them; it reveals nothing about the id.
+ * A member's handle: 6 hex digits of a hash of the user id when signed in, else of the connection id.
+ * Names are free text (duplicates and lookalikes allowed), so clients show the handle beside them; it
+ * reveals nothing about the id. The prefix keeps a user id from ever sharing a connection id's handle.
  */
-export function handleOf(connectionId: string): string {
-  return createHash('sha256').update(connectionId).digest('hex').slice(0, 6);
+export function handleOf(connectionId: string, userId?: string): string {
+  const identity = userId === undefined ? connectionId : `user:${userId}`;
+  return createHash('sha256').update(identity).digest('hex').slice(0, 6);
 }
 
-function member(connectionId: string, name: string | undefined): Member {
-  return { connectionId, ...(name === undefined ? {} : { name }), handle: handleOf(connectionId) };
+function member(connectionId: string, name: string | undefined, userId: string | undefined): Member {
+  return { connectionId, ...(name === undefined ? {} : { name }), handle: handleOf(connectionId, userId) };
 }
 
 export interface MessageFrame {
@@ -54,14 +59,14 @@ export type ServerFrame =
 
 /** `joined` / `left`, saying who from the server's record of the membership. */
 export function membershipFrame(type: 'joined' | 'left', membership: MembershipRecord): ServerFrame {
-  const { roomId: room, connectionId, name } = membership;
-  return { type, room, ...member(connectionId, name) };
+  const { roomId: room, connectionId, name, userId } = membership;
+  return { type, room, ...member(connectionId, name, userId) };
 }
 
 /** The `message` frame for a stored message (live delivery and history replay send the same thing). */
 export function messageFrame(message: MessageRecord): MessageFrame {
-  const { roomId: room, id, senderId, senderName, msg, sentAt } = message;
-  return { type: 'message', room, id, from: member(senderId, senderName), msg, sentAt };
+  const { roomId: room, id, senderId, senderName, senderUserId, msg, sentAt } = message;
+  return { type: 'message', room, id, from: member(senderId, senderName, senderUserId), msg, sentAt };
 }
 
 /**

@@ -48,6 +48,21 @@ export function validateConnectionId(value: unknown): string {
  * least one visible character and no pile of combining marks. Lookalikes and duplicates are allowed:
  * every member also has a handle (see protocol.ts) that tells two "Ada"s apart.
  */
+/** Token subjects are opaque ids (a UUID for Cognito); at most this long and without control characters. */
+const USER_ID_MAX_CHARS = 255;
+
+/** A signed-in user's id, as the authorizer took it from a verified token. */
+export function validateUserId(value: unknown): string {
+  const id = requireString('userId', value);
+  if (id.length === 0 || id.length > USER_ID_MAX_CHARS || /\p{Cc}/u.test(id)) {
+    throw new ValidationError(
+      'userId',
+      `"userId" must be 1-${USER_ID_MAX_CHARS} characters without control characters`,
+    );
+  }
+  return id;
+}
+
 export function validateDisplayName(value: unknown): string {
   const raw = requireString('name', value);
   if (INVISIBLE_OR_CONTROL.test(raw)) {

@@ -16,6 +16,14 @@ const requestContext = z.looseObject({
   identity: z.optional(
     z.looseObject({ sourceIp: z.optional(z.string()), userAgent: z.optional(z.string()) }),
   ),
+  /** What the `$connect` authorizer allowed (sign-in on): the user's id and display name. */
+  authorizer: z.optional(
+    z.looseObject({
+      principalId: z.optional(z.string()),
+      userId: z.optional(z.string()),
+      name: z.optional(z.string()),
+    }),
+  ),
   disconnectStatusCode: z.optional(z.number()),
   disconnectReason: z.optional(z.string()),
 });

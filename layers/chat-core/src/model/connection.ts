@@ -10,6 +10,8 @@ export const connectionSchema = createSchema({
     connectionId: { type: 'string', required: true, readOnly: true },
     connectedAt: { type: 'number', required: true, readOnly: true },
     name: { type: 'string' },
+    /** The signed-in user (the token's subject) when sign-in is on: every connection of one user shares it. */
+    userId: { type: 'string', readOnly: true },
     sourceIp: { type: 'string' },
     userAgent: { type: 'string' },
     /** Memberships held; the join transaction keeps it below the per-connection cap. */

@@ -12,6 +12,8 @@ export const membershipSchema = createSchema({
     connectionId: { type: 'string', required: true, readOnly: true },
     joinedAt: { type: 'number', required: true, readOnly: true },
     name: { type: 'string' },
+    /** The connection's signed-in user, copied like the name. */
+    userId: { type: 'string' },
     /** Epoch seconds, equal to the connection's; the table's TTL attribute. */
     expiresAt: { type: 'number', required: true },
   },

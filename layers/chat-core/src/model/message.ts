@@ -11,6 +11,7 @@ export const messageSchema = createSchema({
     id: { type: 'string', required: true, readOnly: true },
     senderId: { type: 'string', required: true, readOnly: true },
     senderName: { type: 'string', readOnly: true },
+    senderUserId: { type: 'string', readOnly: true },
     msg: { type: 'string', required: true, readOnly: true },
     sentAt: { type: 'string', required: true, readOnly: true },
     /** Epoch seconds; the table's TTL attribute (room history lifetime). */
