@@ -27,7 +27,7 @@ interface Sizes {
 }
 
 const FULL: Sizes = {
-  readCost: { tableConnections: 10_000, roomSizes: [10, 100, 1000] },
+  readCost: { tableConnections: 10_000, roomSizes: [10, 100, 1000], expiredMessages: 40_000 },
   fanout: { roomSizes: [10, 100, 1000], warmup: 3, sends: (members) => (members >= 1000 ? 20 : 40) },
   throughput: { sockets: 100, deliveries: 30_000, concurrency: 32 },
   coldStart: { repeats: 15 },
@@ -36,7 +36,7 @@ const FULL: Sizes = {
 };
 
 const QUICK: Sizes = {
-  readCost: { tableConnections: 200, roomSizes: [5, 20, 50] },
+  readCost: { tableConnections: 200, roomSizes: [5, 20, 50], expiredMessages: 500 },
   fanout: { roomSizes: [5, 20], warmup: 1, sends: () => 3 },
   throughput: { sockets: 10, deliveries: 500, concurrency: 8 },
   coldStart: { repeats: 2 },
@@ -161,8 +161,11 @@ export function formatResults(r: BenchResults): string {
           m.itemBytes,
         ]),
       ]),
-      `wcuPerSend ${c.wcuPerSend} (with a clientMsgId; without: ${c.wcuPerPlainSend}), ` +
-        `rcuJoinWithHistory ${c.rcuJoinWithHistory}`,
+      `wcuPerSend ${c.wcuPerSend} (with a clientMsgId; without: ${c.wcuPerPlainSend}; of each, the request ` +
+        `token: ${c.wcuRequestToken}), rcuJoinWithHistory ${c.rcuJoinWithHistory}, wcuJoin ${c.wcuJoin}`,
+      `history behind ${c.expiredTail.expiredMessages} expired messages: ${c.expiredTail.rcuHistory} RCU in ` +
+        `${c.expiredTail.queriesHistory} Query (without the lifetime key bound: ` +
+        `${c.expiredTail.rcuUnboundedBaseline} RCU in ${c.expiredTail.queriesUnboundedBaseline} Queries)`,
     );
   }
   if (r.fanout) {

@@ -10,6 +10,8 @@ export interface CapacityUse {
   write: number;
   /** Capacity units per operation name, e.g. `{ GetItem: 1, Query: 0.5 }`. */
   byOperation: Record<string, number>;
+  /** Requests per operation name. */
+  calls: Record<string, number>;
 }
 
 const READS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
@@ -40,12 +42,13 @@ export class CapacityMeter {
     if (READS.has(operation)) this.current.read += units;
     else this.current.write += units;
     this.current.byOperation[operation] = (this.current.byOperation[operation] ?? 0) + units;
+    this.current.calls[operation] = (this.current.calls[operation] ?? 0) + 1;
   }
 
   /** Runs `work` alone (nothing else may use the client meanwhile) and returns the capacity it consumed. */
   async measure<T>(work: () => Promise<T>): Promise<CapacityUse & { result: T }> {
     if (this.current) throw new Error('one measurement at a time');
-    const use: CapacityUse = { read: 0, write: 0, byOperation: {} };
+    const use: CapacityUse = { read: 0, write: 0, byOperation: {}, calls: {} };
     this.current = use;
     try {
       const result = await work();

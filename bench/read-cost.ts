@@ -1,6 +1,8 @@
-// 1. DynamoDB capacity per `send` (deterministic): the send handler's own data path (getMembership,
-// saveMessageOnce with a clientMsgId, listRoomMembers) run through ChatStore against DynamoDB Local, which reports consumed
-// capacity; beside it the least a read of those members' index entries can cost, and a full Scan.
+// 1. DynamoDB capacity per `send` and `join` (deterministic): the handlers' own data paths (for a send:
+// getMembership, takeRequestToken, saveMessageOnce with a clientMsgId, listRoomMembers) run through ChatStore
+// against DynamoDB Local, which reports consumed capacity; beside it the least a read of those members' index
+// entries can cost, and a full Scan. Then history behind a long tail of expired messages, against a read
+// without the lifetime key bound.
 import { randomUUID } from 'node:crypto';
 import {
   type AttributeValue,
@@ -13,6 +15,8 @@ import {
   createChatService,
   DEFAULT_CONNECTION_LIFETIME_SECONDS,
   HISTORY_DEFAULT_LIMIT,
+  historyBudget,
+  lowestIdAt,
   timeSortableId,
 } from 'chat-core';
 import { CapacityMeter, eventuallyConsistentReadUnits, itemSize } from './capacity';
@@ -25,6 +29,18 @@ export interface ReadCostOptions {
   tableConnections: number;
   /** Members of the rooms a message is sent to. */
   roomSizes: number[];
+  /** Messages past their lifetime (not yet deleted by TTL) behind a room's live ones. */
+  expiredMessages: number;
+}
+
+export interface ExpiredTailCost {
+  expiredMessages: number;
+  /** `history` for the page before the oldest live message: what the history route reads (the key range starts at the lifetime). */
+  rcuHistory: number;
+  queriesHistory: number;
+  /** The same page read the way it was before the lifetime bound: filtered on expiresAt, every page. */
+  rcuUnboundedBaseline: number;
+  queriesUnboundedBaseline: number;
 }
 
 export interface RoomReadCost {
@@ -48,12 +64,17 @@ export interface ReadCostFigures {
   tableConnections: number;
   tableItems: number;
   messageBytes: number;
-  /** Write units of one send with a clientMsgId (its receipt's and the message's PutItem): at most 2. */
+  /** Write units of one send with a clientMsgId: the request token's UpdateItem, the receipt's and the message's PutItem. */
   wcuPerSend: number;
-  /** Write units of one send without a clientMsgId (the message's PutItem). */
+  /** Write units of one send without a clientMsgId (request token and message). */
   wcuPerPlainSend: number;
-  /** Read units of a join that replays the latest 50 messages: getConnection + the history Query. */
+  /** Of those, the connection's request token bucket (the per-connection rate limit). */
+  wcuRequestToken: number;
+  /** Read units of a join that replays the latest 50 messages: its checks (connection, membership) + the history Query. */
   rcuJoinWithHistory: number;
+  /** Write units of that join: the request token and the join transaction (room count + membership, 2 each). */
+  wcuJoin: number;
+  expiredTail: ExpiredTailCost;
   byMembers: Record<string, RoomReadCost>;
 }
 
@@ -110,9 +131,12 @@ export async function measureReadCost(
     progress?.stage('measuring: the Scan baseline, a join, a send per room size');
     const scan = await meter.measure(() => scanAll(meter, db.table));
     const joiner = connections[tableConnections - 1]!.connectionId;
+    // What functions/join/index.ts does, call for call (the fan-out of `joined` aside).
     const join = await meter.measure(async () => {
-      await store.joinRoom(joiner, history);
-      return store.roomHistory(history, { limit: HISTORY_DEFAULT_LIMIT });
+      const connection = await store.checkJoin(joiner, history);
+      await store.takeRequestToken(joiner);
+      await store.joinRoom(joiner, history, connection);
+      return store.roomHistory(history, { limit: HISTORY_DEFAULT_LIMIT, fits: historyBudget() });
     });
     if (join.result.messages.length !== HISTORY_DEFAULT_LIMIT)
       throw new Error('history replay came back short');
@@ -128,6 +152,7 @@ export async function measureReadCost(
       const send = await meter.measure(async () => {
         const sender = await store.getMembership(senderId, room);
         if (!sender) throw new Error(`${senderId} is not a member of ${room}`);
+        await store.takeRequestToken(senderId);
         await store.saveMessageOnce(draftOf(senderId, room, sender.name), randomUUID());
         return store.listRoomMembers(room);
       });
@@ -148,8 +173,19 @@ export async function measureReadCost(
       };
     }
     const sender = connections[0]!.connectionId;
-    const plain = await meter.measure(() =>
-      store.saveMessage({ ...draftOf(sender, history), id: timeSortableId() }),
+    const plain = await meter.measure(async () => {
+      await store.takeRequestToken(sender);
+      await store.saveMessage({ ...draftOf(sender, history), id: timeSortableId() });
+    });
+    const token = await meter.measure(() => store.takeRequestToken(sender));
+    progress?.stage(`writing ${options.expiredMessages} expired messages behind live ones`);
+    const expiredTail = await measureExpiredTail(
+      meter,
+      store,
+      db.table,
+      population,
+      options.expiredMessages,
+      sender,
     );
     return {
       tableConnections,
@@ -157,13 +193,61 @@ export async function measureReadCost(
       messageBytes: Buffer.byteLength(MESSAGE),
       wcuPerSend,
       wcuPerPlainSend: plain.write,
+      wcuRequestToken: token.write,
       rcuJoinWithHistory: join.read,
+      wcuJoin: join.write,
+      expiredTail,
       byMembers,
     };
   } finally {
     meter.destroy();
     await db.drop().catch(() => {}); // a failed clean-up must not hide the figures or the error
   }
+}
+
+/**
+ * A room whose live messages sit in front of `expired` ones from two days ago (past the 24 h lifetime,
+ * which DynamoDB's TTL deletes within days): the page before the oldest live message, as the history
+ * route reads it and as a read filtered on expiresAt without the key bound would.
+ */
+async function measureExpiredTail(
+  meter: CapacityMeter,
+  store: ChatStore,
+  table: string,
+  population: Population,
+  expired: number,
+  senderId: string,
+): Promise<ExpiredTailCost> {
+  const roomId = 'expired-tail';
+  const start = Date.now() - 2 * 24 * 3600 * 1000;
+  await population.putMessages(
+    Array.from({ length: expired }, (_, i) => ({
+      ...draftOf(senderId, roomId),
+      id: lowestIdAt(start + i),
+      expiresAt: Math.floor((start + i) / 1000) + 24 * 3600,
+    })),
+  );
+  const live = await store.saveMessage({ ...draftOf(senderId, roomId), id: timeSortableId() });
+  const bounded = await meter.measure(() =>
+    store.roomHistory(roomId, { before: live.id, limit: HISTORY_DEFAULT_LIMIT, fits: historyBudget() }),
+  );
+  if (bounded.result.messages.length !== 0) throw new Error('an expired message came back');
+  const now = Math.floor(Date.now() / 1000);
+  const wanted = HISTORY_DEFAULT_LIMIT + 1;
+  const unbounded = await meter.measure(() =>
+    createChatService(meter.client, table)
+      .entities.message.query.byRoom({ roomId })
+      .lt({ id: live.id })
+      .where((attr, op) => op.gt(attr.expiresAt, now))
+      .go({ order: 'desc', limit: wanted, count: wanted, pages: 'all' }),
+  );
+  return {
+    expiredMessages: expired,
+    rcuHistory: bounded.read,
+    queriesHistory: bounded.calls.Query ?? 0,
+    rcuUnboundedBaseline: unbounded.read,
+    queriesUnboundedBaseline: unbounded.calls.Query ?? 0,
+  };
 }
 
 function draftOf(senderId: string, roomId: string, senderName?: string) {

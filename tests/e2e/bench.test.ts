@@ -24,11 +24,19 @@ test('the run is described: date, cpus, node version', () => {
 
 test('read cost per send: per room size, with its minimum and the Scan baseline', () => {
   const cost = results.readCost!;
-  // A send with a clientMsgId writes its receipt and the message: 2 units, never a transaction's 4.
-  expect(cost.wcuPerSend).toBeGreaterThan(0);
-  expect(cost.wcuPerSend).toBeLessThanOrEqual(2);
-  expect(cost.wcuPerPlainSend).toBeLessThan(cost.wcuPerSend);
+  // A send with a clientMsgId writes the request token, its receipt and the message: one unit each (small
+  // items), never a transaction's doubled units; without a clientMsgId, no receipt.
+  expect(cost.wcuRequestToken).toBe(1);
+  expect(cost.wcuPerSend).toBe(3);
+  expect(cost.wcuPerPlainSend).toBe(2);
   expect(cost.rcuJoinWithHistory).toBeGreaterThan(0);
+  // The join transaction writes two items at two units each, plus the request token.
+  expect(cost.wcuJoin).toBe(5);
+  // Expired messages behind the live ones are never read by history; without the key bound, all are.
+  const tail = cost.expiredTail;
+  expect(tail.queriesHistory).toBe(1);
+  expect(tail.rcuHistory).toBeLessThanOrEqual(1);
+  expect(tail.rcuUnboundedBaseline).toBeGreaterThan(tail.rcuHistory);
   expect(Object.keys(cost.byMembers).length).toBeGreaterThan(1);
   for (const room of Object.values(cost.byMembers)) {
     expectPositive({ ...room });

@@ -3,6 +3,7 @@
 // a reload is sent once it can be, refusals show as failed, and the name is fixed while in a room.
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { connectionsFetch } from '../support/connections-fetch';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
 
@@ -132,7 +133,8 @@ maybe('the chat page keeps what was typed', () => {
 
     outage = true;
     expect(
-      (await fetch(`${stack.connectionsUrl}/${encodeURIComponent(pageId)}`, { method: 'DELETE' })).status,
+      (await connectionsFetch(`${stack.connectionsUrl}/${encodeURIComponent(pageId)}`, { method: 'DELETE' }))
+        .status,
     ).toBe(204);
     await statusIs(page, 'reconnecting');
     const missed: string[] = [];
