@@ -71,6 +71,7 @@ interface Frame {
   messages?: MessageFrame[];
   more?: boolean;
   msg?: string;
+  retryAfterMs?: number;
 }
 
 class ConnectionClosed extends Error {}
@@ -100,7 +101,8 @@ class SoakClient {
   private onFrame(frame: Frame): void {
     if (frame.type === 'message') this.record(frame as MessageFrame);
     if (frame.type === 'history') for (const message of frame.messages ?? []) this.record(message);
-    if (frame.type === 'error' || isGatewayError(frame)) {
+    // SEND_IN_PROGRESS is the recipe's "send it again shortly", not a failure.
+    if ((frame.type === 'error' && frame.code !== 'SEND_IN_PROGRESS') || isGatewayError(frame)) {
       const { code, message } = frame as { code?: string; message?: string };
       this.errors.push(code ?? message ?? JSON.stringify(frame));
     }
@@ -210,6 +212,11 @@ class SoakClient {
         return undefined;
       });
       // INTERNAL may pass (the recipe): resend after a pause, a bounded number of times.
+      if (answer?.type === 'error' && answer.code === 'SEND_IN_PROGRESS') {
+        this.resends++;
+        await sleep(answer.retryAfterMs ?? 1000);
+        continue;
+      }
       if (answer?.type === 'error' && (answer.code !== 'INTERNAL' || ++internal > 5))
         throw new Error(`client ${this.index}: send refused: ${JSON.stringify(answer)}`);
       if (answer?.type === 'message') return;

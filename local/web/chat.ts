@@ -43,7 +43,7 @@ const MAX_ATTEMPTS = 8;
 /** API Gateway closes the connection on a bigger frame (1009): such a message can never be sent. */
 const FRAME_MAX_BYTES = 32 * 1024;
 /** Refusals that may pass: the message is sent again later. */
-const PASSING = new Set(['INTERNAL', 'RATE_LIMITED']);
+const PASSING = new Set(['INTERNAL', 'RATE_LIMITED', 'SEND_IN_PROGRESS']);
 const HISTORY_PAGE = 100;
 
 const state = new PageState(`chat-page:${apiUrl}`);

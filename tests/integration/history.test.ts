@@ -4,6 +4,7 @@ import {
   lowestIdAt,
   MESSAGE_MAX_BYTES,
   type MessageRecord,
+  SINCE_OVERLAP_MS,
   timeOfId,
   timeSortableId,
 } from 'chat-core';
@@ -90,10 +91,10 @@ describe('the routes', () => {
     });
   });
 
-  test('join with since replays what came after it, from 10 s before it (clients drop the overlap by id)', async () => {
+  test('join with since replays what came after it, from SINCE_OVERLAP_MS before it (clients drop the overlap by id)', async () => {
     const { member, ids } = await roomWithMessages('rejoin', 3);
-    // A message from 20 s before the others: outside the overlap window.
-    const old = lowestIdAt(timeOfId(ids[0]!) - 20_000).slice(0, 10) + 'Z'.repeat(16);
+    // A message from 5 s more than the overlap before the others: outside the window.
+    const old = lowestIdAt(timeOfId(ids[0]!) - SINCE_OVERLAP_MS - 5_000).slice(0, 10) + 'Z'.repeat(16);
     await harness.store.saveMessage({ roomId: 'rejoin', id: old, senderId: member, msg: 'old', sentAt: '' });
     const back = await harness.connection();
     await invoke('JoinFunction', back, { action: 'join', room: 'rejoin', since: ids[1] });

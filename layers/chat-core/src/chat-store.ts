@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { forEachConcurrently } from './concurrency';
 import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
-import { alreadyJoined, ChatError, notAMember, RateLimitedError } from './errors';
+import { alreadyJoined, ChatError, notAMember, RateLimitedError, RetryLaterError } from './errors';
 import { lowestIdAt, timeOfId, timeSortableId } from './ids';
 import {
   type ChatService,
@@ -74,7 +74,8 @@ export type MessageDraft = Omit<NewMessage, 'id'>;
 
 /**
  * How long after its id was taken a message may still be written under that id: a replay after
- * `since` starts 10 s back (SINCE_OVERLAP_MS in protocol.ts); kept below that, for clock skew.
+ * `since` starts 30 s back (SINCE_OVERLAP_MS in protocol.ts), which must cover this plus the send
+ * function's timeout (the fan-out that follows such a late store).
  */
 export const LATE_STORE_LIMIT_MS = 8_000;
 /**
@@ -428,7 +429,12 @@ export class ChatStore {
       }
       if (age < SEND_SURELY_DEAD_MS) {
         // Too late for its id, too early to be sure its first holder will not still store it.
-        throw new ChatError('INTERNAL', 'This message is still being sent; send it again in a few seconds');
+        const wait = SEND_SURELY_DEAD_MS - age;
+        throw new RetryLaterError(
+          'SEND_IN_PROGRESS',
+          `This message is still being sent; send it again in ${wait} ms`,
+          wait,
+        );
       }
       // Its first holder died before storing it: store it under a fresh id, or a replay would miss it.
       const fresh = timeSortableId(this.now());

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'TOO_MANY_ROOMS'
   | 'RATE_LIMITED'
   | 'CLIENT_MSG_ID_CONFLICT'
+  | 'SEND_IN_PROGRESS'
   | 'INTERNAL';
 
 /** An expected failure: its message is safe to show to the client that caused it. */
@@ -32,10 +33,25 @@ export class ValidationError extends ChatError {
   }
 }
 
-/** Over the connection's request rate; nothing was done. */
-export class RateLimitedError extends ChatError {
-  constructor(readonly retryAfterMs: number) {
-    super('RATE_LIMITED', `Too many requests from this connection; try again in ${retryAfterMs} ms`);
+/** Refused for now, nothing done: the same request may pass after `retryAfterMs`. */
+export class RetryLaterError extends ChatError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly retryAfterMs: number,
+  ) {
+    super(code, message);
+  }
+}
+
+/** Over the connection's request rate. */
+export class RateLimitedError extends RetryLaterError {
+  constructor(retryAfterMs: number) {
+    super(
+      'RATE_LIMITED',
+      `Too many requests from this connection; try again in ${retryAfterMs} ms`,
+      retryAfterMs,
+    );
   }
 }
 

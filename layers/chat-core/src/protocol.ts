@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { HistoryPage, MembershipRecord, MessageRecord } from './chat-store';
 import type { ConnectionStatus } from './connections-api';
-import { ChatError, type ErrorCode, RateLimitedError, ValidationError } from './errors';
+import { ChatError, type ErrorCode, RetryLaterError, ValidationError } from './errors';
 import { lowestIdAt, timeOfId } from './ids';
 
 // The frames the server sends (see the README's protocol section).
@@ -91,11 +91,13 @@ export function historyFrame(room: string, { messages, more }: HistoryPage): Ser
 }
 
 /**
- * Concurrent senders store their messages slightly out of id order (an id is taken when a send starts,
- * the item written a moment later), so a replay after `since` starts this far before it. The send
- * function's timeout bounds that moment; clients drop the overlap by id.
+ * Messages reach members out of id order (an id is taken when a send starts; the item is written and
+ * fanned out a moment later), so a replay after `since` starts this far before it; clients drop the
+ * overlap by id. A message first reaches members at most the send function's timeout (10 s) after its id
+ * was taken, or, when a resend stores it late under its own id, LATE_STORE_LIMIT_MS (8 s) plus that
+ * timeout: 30 s covers both with room for a loaded gateway.
  */
-export const SINCE_OVERLAP_MS = 10_000;
+export const SINCE_OVERLAP_MS = 30_000;
 
 /** Where a replay for a client that last saw `since` starts (exclusive). */
 export function replayAfter(since: string): string {
@@ -134,6 +136,6 @@ export function errorFrame(error: unknown, context: { action?: string; room?: st
     message: known ? error.message : 'Something went wrong; try again',
     ...(context.action ? { action: context.action } : {}),
     ...(context.room ? { room: context.room } : {}),
-    ...(error instanceof RateLimitedError ? { retryAfterMs: error.retryAfterMs } : {}),
+    ...(error instanceof RetryLaterError ? { retryAfterMs: error.retryAfterMs } : {}),
   };
 }
