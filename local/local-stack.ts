@@ -123,7 +123,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       invoke: (functionId, event) => functions[functionId]!.invoke(event),
       log,
       ...httpServers([
-        ...(ownTemplate ? [chatPageServer(api.stageName)] : []),
+        ...(ownTemplate
+          ? [chatPageServer(api.stageName, signIn ? signIn.parameters.AuthTokenSource : 'none')]
+          : []),
         ...(issuer ? [tokenEndpoint(issuer)] : []),
       ]),
       ...pick(options, [

@@ -32,6 +32,12 @@ const outboxList = byId<HTMLUListElement>('outbox');
 
 const params = new URLSearchParams(location.search);
 const stage = document.body.dataset.stage ?? 'dev';
+/** With sign-in on (`npm start -- --auth`), where the token goes: the query string or the subprotocol header. */
+const signIn = document.body.dataset.signIn as 'none' | 'query' | 'header' | undefined;
+const signingIn = signIn === 'query' || signIn === 'header';
+/** The token the local issuer signed for a name (an hour long; asked again when a handshake is refused). */
+let signedIn: { name: string; token: string } | undefined;
+byId<HTMLElement>('sign-in-hint').hidden = !signingIn;
 const apiUrl =
   params.get('url') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/${stage}`;
 /** API Gateway closes a connection after 10 idle minutes: ping well before. */
@@ -286,20 +292,53 @@ function join(room: string): void {
   socket.send(JSON.stringify({ action: 'join', room, ...(since ? { since } : {}) }));
 }
 
+/** Asks the local issuer for a token for `name`, then connects with it. */
+async function signInAs(name: string): Promise<void> {
+  setStatus(`signing in as ${name}`, 'connecting');
+  try {
+    const response = await fetch('/auth/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name }),
+    });
+    if (!response.ok) throw new Error(`the issuer answered ${response.status}`);
+    signedIn = { name, token: ((await response.json()) as { token: string }).token };
+    connect();
+  } catch (error) {
+    setStatus(`sign-in failed: ${(error as Error).message}`, 'disconnected');
+  }
+}
+
+/** A socket for `name`: signed in with a token, or named in the query string. */
+function openSocket(name: string | undefined): WebSocket {
+  if (!signingIn) return new WebSocket(name ? `${apiUrl}?name=${encodeURIComponent(name)}` : apiUrl);
+  const token = signedIn!.token;
+  return signIn === 'header'
+    ? new WebSocket(apiUrl, ['chat', token])
+    : new WebSocket(`${apiUrl}?token=${encodeURIComponent(token)}`);
+}
+
 /** Opens a socket unless one is open or opening under the current name; on open, joins every room. */
 function connect(): void {
   const name = state.name;
   if (socket && connectedAs === name && socket.readyState <= WebSocket.OPEN) return;
+  if (signingIn && signedIn?.name !== name) {
+    if (name) void signInAs(name);
+    else setStatus('enter a name to sign in', 'disconnected');
+    return;
+  }
   clearTimeout(reconnectTimer);
   const previous = socket;
   socket = undefined;
   previous?.close(1000);
   forgetSocket();
-  const next = new WebSocket(name ? `${apiUrl}?name=${encodeURIComponent(name)}` : apiUrl);
+  const next = openSocket(name);
+  let opened = false;
   socket = next;
   connectedAs = name;
   if (status.dataset.state !== 'reconnecting') setStatus('connecting', 'connecting');
   next.onopen = () => {
+    opened = true;
     setStatus('connected', 'connected');
     reconnectDelayMs = 500;
     for (const room of state.rooms.keys()) join(room);
@@ -318,6 +357,8 @@ function connect(): void {
     if (socket !== next) return; // replaced on purpose (a new name)
     socket = undefined;
     forgetSocket();
+    // A refused handshake may be an expired token: the next attempt signs in again.
+    if (!opened) signedIn = undefined;
     if (state.rooms.size === 0 && !state.hasPending()) {
       setStatus(`disconnected (${event.code})`, 'disconnected');
       return;

@@ -3,11 +3,19 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { buildSync } from 'esbuild';
 
-/** Serves the chat page at `/` (its TypeScript bundled by esbuild once, on first request). */
-export function chatPageServer(stage: string): (req: IncomingMessage, res: ServerResponse) => boolean {
+/**
+ * Serves the chat page at `/` (its TypeScript bundled by esbuild once, on first request). With sign-in on,
+ * the page asks the local issuer for a token and carries it where the authorizer looks (`signIn`).
+ */
+export function chatPageServer(
+  stage: string,
+  signIn: 'none' | 'query' | 'header' = 'none',
+): (req: IncomingMessage, res: ServerResponse) => boolean {
   let page: { html: string; script: Uint8Array } | undefined;
   const load = () => {
-    const html = readFileSync(join(__dirname, 'index.html'), 'utf8').replace('__STAGE__', stage);
+    const html = readFileSync(join(__dirname, 'index.html'), 'utf8')
+      .replace('__STAGE__', stage)
+      .replace('__SIGN_IN__', signIn);
     const { outputFiles } = buildSync({
       entryPoints: [join(__dirname, 'chat.ts')],
       bundle: true,

@@ -2,10 +2,12 @@
 // authorizer function with aws-jwt-verify, exactly as on AWS. Good tokens connect under the token's name
 // and user; every bad one is refused at the handshake and writes nothing.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { handleOf } from 'chat-core';
+import { chromium } from 'playwright-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
@@ -142,5 +144,39 @@ describe('token in Sec-WebSocket-Protocol', () => {
       TestClient.connect(header.webSocketUrl, { protocols: ['chat', wrongAudience] }),
     ).rejects.toMatchObject({ status: 401 });
     expect(await connectionItems(header)).toEqual([]);
+  });
+});
+
+describe('the chat page signs in through the local issuer', () => {
+  const CHROMIUM = '/usr/bin/chromium';
+  const run = existsSync(CHROMIUM) ? test.each : test.skip.each;
+  run([['query' as const], ['header' as const]])('with the token in the %s', async (source) => {
+    const stack = source === 'query' ? query : header;
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(stack.pageUrl);
+      await page.getByText('Sign-in is on').waitFor({ state: 'visible' });
+      const room = `page-${source}`;
+      const watcherToken = stack.issuer!.tokenFor('Watcher');
+      const watcher = await (source === 'query'
+        ? TestClient.connect(withToken(stack, watcherToken))
+        : TestClient.connect(stack.webSocketUrl, { protocols: ['chat', watcherToken] }));
+      await joinedFrame(watcher, room);
+      const seen = watcher.next((f) => f.type === 'joined' && f.name === 'Pat');
+      await page.getByLabel('Name').fill('Pat');
+      await page.getByLabel('Room').fill(room);
+      await page.getByRole('button', { name: 'Join' }).click();
+      const joined = await seen;
+      // The name and user come from the signed token: the handle is the user's, not the connection's.
+      const sub = String(claimsOf(stack.issuer!.tokenFor('Pat')).sub);
+      expect(joined.handle).toBe(handleOf(String(joined.connectionId), sub));
+      await watcher.close();
+    } finally {
+      await browser.close();
+    }
   });
 });
