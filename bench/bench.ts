@@ -5,19 +5,40 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fanoutConcurrency } from '../layers/chat-core/src/config';
+import { type ClientCpuFigures, type ClientCpuOptions, measureClientCpu } from './client-cpu';
 import { type ColdStartFigures, measureColdStart } from './cold-start';
 import { benchDynamoDb, withTimeout } from './common';
-import { type FanoutOptions, measureFanout, type RoomFanout } from './fanout';
+import { type CostFigures, costModel } from './cost';
+import {
+  type FanoutOptions,
+  type LatencyBoundFanout,
+  type LatencyBoundOptions,
+  measureFanout,
+  measureLatencyBound,
+  type RoomFanout,
+} from './fanout';
 import { type MemoryFigures, type MemoryOptions, measureGatewayMemory } from './gateway-memory';
 import { measureReadCost, type ReadCostFigures, type ReadCostOptions } from './read-cost';
 import { measureThroughput, type ThroughputFigures, type ThroughputOptions } from './throughput';
 
-export const SECTIONS = ['readCost', 'fanout', 'throughput', 'coldStart', 'gatewayMemory'] as const;
+export const SECTIONS = [
+  'readCost',
+  'clientCpu',
+  'fanout',
+  'latencyBound',
+  'throughput',
+  'coldStart',
+  'gatewayMemory',
+  'cost',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 interface Sizes {
   readCost: ReadCostOptions;
+  clientCpu: ClientCpuOptions;
   fanout: FanoutOptions;
+  latencyBound: LatencyBoundOptions;
   throughput: ThroughputOptions;
   coldStart: { repeats: number };
   gatewayMemory: MemoryOptions;
@@ -25,9 +46,14 @@ interface Sizes {
   sectionTimeoutMs: number;
 }
 
+/** The functions' default `FANOUT_CONCURRENCY`. */
+const SHIPPED_CONCURRENCY = fanoutConcurrency();
+
 const FULL: Sizes = {
   readCost: { tableConnections: 10_000, roomSizes: [10, 100, 1000] },
-  fanout: { roomSizes: [10, 100, 1000], warmup: 3, sends: (members) => (members >= 1000 ? 20 : 40) },
+  clientCpu: { recipients: 2000, rounds: 18, concurrency: SHIPPED_CONCURRENCY },
+  fanout: { roomSizes: [10, 100, 1000], warmup: () => 3, sends: (members) => (members >= 1000 ? 20 : 40) },
+  latencyBound: { members: 1000, latenciesMs: [20, 50], sends: 10 },
   throughput: { sockets: 100, deliveries: 30_000, concurrency: 32 },
   coldStart: { repeats: 15 },
   gatewayMemory: { counts: [1000, 10_000], warmup: 100 },
@@ -36,7 +62,9 @@ const FULL: Sizes = {
 
 const QUICK: Sizes = {
   readCost: { tableConnections: 200, roomSizes: [5, 20, 50] },
-  fanout: { roomSizes: [5, 20], warmup: 1, sends: () => 3 },
+  clientCpu: { recipients: 50, rounds: 3, concurrency: SHIPPED_CONCURRENCY },
+  fanout: { roomSizes: [5, 20], warmup: () => 1, sends: () => 3 },
+  latencyBound: { members: 30, latenciesMs: [20], sends: 2 },
   throughput: { sockets: 10, deliveries: 500, concurrency: 8 },
   coldStart: { repeats: 2 },
   gatewayMemory: { counts: [50, 100], warmup: 10 },
@@ -50,11 +78,15 @@ export interface BenchResults {
   mode: 'full' | 'quick';
   durationMs: number;
   readCost?: ReadCostFigures;
+  clientCpu?: ClientCpuFigures;
   /** By room size (members). */
   fanout?: Record<string, RoomFanout>;
+  /** By simulated `@connections` latency. */
+  latencyBound?: Record<string, LatencyBoundFanout>;
   throughput?: ThroughputFigures;
   coldStart?: ColdStartFigures;
   gatewayMemory?: MemoryFigures;
+  cost?: CostFigures;
 }
 
 export interface BenchOptions {
@@ -90,7 +122,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
   try {
     const { endpoint } = dynamoDb;
     results.readCost = await run('readCost', () => measureReadCost(endpoint, sizes.readCost));
+    results.clientCpu = await run('clientCpu', () => measureClientCpu(endpoint, sizes.clientCpu));
     results.fanout = await run('fanout', () => measureFanout(endpoint, sizes.fanout));
+    results.latencyBound = await run('latencyBound', () =>
+      measureLatencyBound(endpoint, sizes.latencyBound, SHIPPED_CONCURRENCY),
+    );
     results.throughput = await run('throughput', () => measureThroughput(endpoint, sizes.throughput));
     results.gatewayMemory = await run('gatewayMemory', () =>
       measureGatewayMemory(endpoint, sizes.gatewayMemory),
@@ -98,6 +134,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
   } finally {
     await dynamoDb.stop();
   }
+  const { readCost, clientCpu } = results;
+  if (readCost && clientCpu) results.cost = await run('cost', async () => costModel({ readCost, clientCpu }));
   results.durationMs = Date.now() - started;
   return results;
 }

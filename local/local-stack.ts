@@ -37,6 +37,10 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   functionLog?: (functionName: string, line: string) => void;
   dropInvocation?: (routeKey: string, event: unknown) => boolean;
+  /** Delay of each `@connections` answer (see GatewayOptions). */
+  connectionsLatency?: { minMs: number; maxMs: number };
+  /** Throttle on `@connections` calls (see GatewayOptions). */
+  connectionsRate?: { rateLimit: number; burstLimit: number };
 }
 
 export interface LocalStack {
@@ -107,6 +111,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         'integrationTimeoutMs',
         'verbose',
         'dropInvocation',
+        'connectionsLatency',
+        'connectionsRate',
       ]),
     });
     const port = await gateway.listen(options.port ?? 3001, options.host ?? '127.0.0.1');

@@ -1,6 +1,6 @@
 import type { ChatStore } from './chat-store';
 import { forEachConcurrently } from './concurrency';
-import { type ConnectionsApi, isGone } from './connections-api';
+import { type ConnectionsApi, isGone, type Payload, payloadOf } from './connections-api';
 import { logger } from './logger';
 import { membershipFrame, type ServerFrame } from './protocol';
 
@@ -45,9 +45,9 @@ export async function fanOut(
   const { requester } = options;
   const members = await deps.store.listRoomMembers(room);
   const result: FanoutResult = { delivered: 0, gone: [], failed: [] };
-  const deliver = async (connectionId: string, data: ServerFrame) => {
+  const deliver = async (connectionId: string, data: Payload) => {
     try {
-      await deps.connections.post(connectionId, data);
+      await deps.connections.postPayload(connectionId, data);
       result.delivered++;
     } catch (error) {
       if (isGone(error)) {
@@ -63,8 +63,11 @@ export async function fanOut(
     }
   };
   const others = members.filter((id) => id !== requester);
-  await forEachConcurrently(others, deps.concurrency, (id) => deliver(id, frame));
-  if (requester) await deliver(requester, options.requesterFrame ?? frame);
+  // Serialised (and hashed for signing) once, not once per recipient.
+  const payload = payloadOf(frame);
+  await forEachConcurrently(others, deps.concurrency, (id) => deliver(id, payload));
+  if (requester)
+    await deliver(requester, options.requesterFrame ? payloadOf(options.requesterFrame) : payload);
   logger.info('fan-out done', { room, frameType: frame.type, members: members.length, ...summary(result) });
   await forEachConcurrently(result.gone, deps.concurrency, (id) => removeGoneMember(deps, id));
   return result;

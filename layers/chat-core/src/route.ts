@@ -51,9 +51,23 @@ export interface RouteContext {
 type RouteLogic = (context: RouteContext) => Promise<WebSocketResult | undefined>;
 type Handler = (event: unknown, context?: Context) => Promise<WebSocketResult>;
 
-function routeContext(event: WebSocketEvent): RouteContext {
+/** Time kept back from the invocation's end when retrying throttled POSTs: logging and returning. */
+const DEADLINE_MARGIN_MS = 1000;
+
+/** When to stop retrying: shortly before the invocation times out. */
+export function invocationDeadline(lambdaContext: Context | undefined): number | undefined {
+  return lambdaContext
+    ? Date.now() + lambdaContext.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
+    : undefined;
+}
+
+function routeContext(event: WebSocketEvent, lambdaContext: Context | undefined): RouteContext {
   const connectionId = event.requestContext.connectionId;
-  const connections = new ConnectionsApi(connectionsEndpoint(event));
+  const deadline = invocationDeadline(lambdaContext);
+  const connections = new ConnectionsApi(
+    connectionsEndpoint(event),
+    deadline === undefined ? {} : { deadline },
+  );
   const deps = { store: chatStore(), connections, concurrency: fanoutConcurrency() };
   return {
     event,
@@ -83,7 +97,7 @@ export function webSocketRoute(logic: RouteLogic): Handler {
     if (lambdaContext) logger.addContext(lambdaContext);
     logger.appendKeys({ connectionId, routeKey, requestId });
     try {
-      return (await logic(routeContext(event))) ?? { statusCode: 200 };
+      return (await logic(routeContext(event, lambdaContext))) ?? { statusCode: 200 };
     } catch (error) {
       const expected = error instanceof ChatError;
       if (expected) logger.info('request refused', { code: error.code, reason: error.message });
