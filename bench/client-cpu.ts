@@ -8,7 +8,7 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { forEachConcurrently } from '../layers/chat-core/src/concurrency';
-import { ConnectionsApi, payloadOf } from '../layers/chat-core/src/connections-api';
+import { ConnectionsApi, framePayload } from '../layers/chat-core/src/connections-api';
 import { messageFrame } from '../layers/chat-core/src/protocol';
 import { LOCAL_AWS_ENV } from '../local/dynamodb';
 import { percentile, round, withTimeout } from './common';
@@ -71,7 +71,7 @@ function sdkFanout(endpoint: string, concurrency: number) {
 function leanFanout(endpoint: string, concurrency: number) {
   const api = new ConnectionsApi(endpoint);
   return (ids: string[], failed: (error: unknown) => void) => {
-    const payload = payloadOf(FRAME);
+    const payload = framePayload(FRAME);
     return forEachConcurrently(ids, concurrency, (id) => api.postPayload(id, payload).catch(failed));
   };
 }

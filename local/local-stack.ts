@@ -9,6 +9,7 @@ import {
   startDynamoDbJar,
 } from './dynamodb';
 import { WebSocketGateway } from './gateway/websocket-gateway';
+import { InvokeEndpoint } from './lambda/invoke-endpoint';
 import { LocalFunction } from './lambda/local-function';
 import { type LocalApp, loadLocalApp } from './local-app';
 import { chatPageServer } from './web/serve-chat-page';
@@ -41,6 +42,8 @@ export interface LocalStackOptions {
   connectionsLatency?: { minMs: number; maxMs: number };
   /** Throttle on `@connections` calls (see GatewayOptions). */
   connectionsRate?: { rateLimit: number; burstLimit: number };
+  /** Waits before an asynchronous invocation's first and second retry (see InvokeEndpoint). */
+  asyncRetryDelaysMs?: [number, number];
 }
 
 export interface LocalStack {
@@ -56,6 +59,8 @@ export interface LocalStack {
   /** The template's Outputs with the API's AWS URLs replaced by the local ones they map to. */
   outputs: Record<string, string>;
   dynamoDb: RunningDynamoDb;
+  /** Lambda's Invoke API for the functions, at AWS_ENDPOINT_URL_LAMBDA. */
+  lambda: InvokeEndpoint;
   /** Rebuilds the code and swaps in fresh function instances; open connections stay open. */
   reload(): Promise<void>;
   stop(): Promise<void>;
@@ -76,12 +81,24 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const part of started.reverse()) await part.stop().catch(() => {});
   };
   try {
+    const functions: Record<string, LocalFunction> = {};
+    const lambda = new InvokeEndpoint({
+      functions: () => Object.fromEntries(Object.values(functions).map((fn) => [fn.spec.name, fn])),
+      log,
+      ...(options.asyncRetryDelaysMs ? { retryDelaysMs: options.asyncRetryDelaysMs } : {}),
+    });
+    const lambdaEndpoint = await lambda.listen();
+    started.push({ stop: () => lambda.close() });
     const load = () =>
       loadLocalApp({
         templatePath: options.templatePath ?? 'template.yaml',
         ...(options.buildDir ? { buildDir: options.buildDir } : {}),
         ...(options.tableNames ? { tableNames: options.tableNames } : {}),
-        extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint, ...options.environment },
+        extraEnvironment: {
+          AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint,
+          AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint,
+          ...options.environment,
+        },
       });
     const app = await load();
     const client = localDynamoDbClient(dynamoDb.endpoint);
@@ -99,7 +116,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const note of runtimeNotes(app)) log(note);
 
     const ownTemplate = resolve(options.templatePath ?? 'template.yaml') === OWN_TEMPLATE;
-    const functions: Record<string, LocalFunction> = {};
     const gateway = new WebSocketGateway({
       api,
       invoke: (functionId, event) => functions[functionId]!.invoke(event),
@@ -148,6 +164,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         Object.entries(app.outputs).map(([name, value]) => [name, localUrls(value, api.apiId, port)]),
       ),
       dynamoDb,
+      lambda,
       async reload() {
         const previous = Object.values(functions);
         startFunctions((await load()).functions);

@@ -112,6 +112,8 @@ export class WebSocketGateway {
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly limits: typeof LIMITS;
   private readonly connectionsBucket: TokenBucket | undefined;
+  /** `@connections` calls answered 429 by `connectionsRate`. */
+  throttledConnectionsCalls = 0;
   private closing = false;
   private apiContext: ApiContext;
 
@@ -474,8 +476,10 @@ export class WebSocketGateway {
     const body = await readBody(req, POST_MAX_BYTES);
     const latency = this.options.connectionsLatency;
     if (latency) await sleep(latency.minMs + Math.random() * (latency.maxMs - latency.minMs));
-    if (this.connectionsBucket && !this.connectionsBucket.take())
+    if (this.connectionsBucket && !this.connectionsBucket.take()) {
+      this.throttledConnectionsCalls++;
       return sendApiError(res, 429, 'LimitExceededException', 'Limit exceeded');
+    }
     // An oversized body is not kept, so its signature cannot be checked: it is refused first.
     if (!body) return sendApiError(res, 413, 'PayloadTooLargeException', 'Request entity too large');
     const refusal = await refuseUnsigned(req, body);

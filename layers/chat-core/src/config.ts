@@ -63,3 +63,13 @@ export function connectionsEndpointOverride(): string | undefined {
 export function queryPageSize(): number | undefined {
   return process.env.QUERY_PAGE_SIZE ? positiveInteger('QUERY_PAGE_SIZE', 1) : undefined;
 }
+
+/** The fan-out function sends hand a big room's shards to (unset: a send posts to every member itself). */
+export function fanoutFunctionName(): string | undefined {
+  return process.env.FANOUT_FUNCTION_NAME || undefined;
+}
+
+/** Members one invocation posts to; a bigger room is split into shards of this size (a template parameter). */
+export function fanoutShardSize(): number {
+  return positiveInteger('FANOUT_SHARD_SIZE', 2000);
+}

@@ -25,5 +25,6 @@ export { logger } from './logger';
 export { createChatService } from './model/service';
 export * from './protocol';
 export { chatStore, type RouteContext, webSocketRoute } from './route';
+export { fanoutShardHandler } from './shard';
 export * from './validation';
 export { type WebSocketEvent, type WebSocketResult, webSocketEvent } from './websocket-event';

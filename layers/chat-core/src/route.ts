@@ -3,6 +3,8 @@ import { ChatStore, type MembershipRecord } from './chat-store';
 import {
   connectionLifetimeSeconds,
   fanoutConcurrency,
+  fanoutFunctionName,
+  fanoutShardSize,
   maxRoomsPerConnection,
   messageLifetimeSeconds,
   messageRateLimit,
@@ -12,7 +14,8 @@ import {
 import { ConnectionsApi, connectionsEndpoint } from './connections-api';
 import { dynamoDbClient } from './dynamodb';
 import { ChatError } from './errors';
-import { announceDepartures, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
+import { announceDepartures, type FanoutDeps, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
+import { invokeAsync } from './lambda-invoke';
 import { logger } from './logger';
 import { errorFrame, type ServerFrame } from './protocol';
 import { validateRoomId } from './validation';
@@ -32,6 +35,19 @@ export function chatStore(): ChatStore {
     messageRateLimit: messageRateLimit(),
   });
   return store;
+}
+
+/** What a fan-out needs, from the environment: big rooms are sharded when a fan-out function is configured. */
+export function fanoutDeps(connections: ConnectionsApi): FanoutDeps {
+  const functionName = fanoutFunctionName();
+  return {
+    store: chatStore(),
+    connections,
+    concurrency: fanoutConcurrency(),
+    ...(functionName
+      ? { shards: { size: fanoutShardSize(), invoke: (event) => invokeAsync(functionName, event) } }
+      : {}),
+  };
 }
 
 /** What a route's logic gets: the event, the caller, and the shared services. */
@@ -68,7 +84,7 @@ function routeContext(event: WebSocketEvent, lambdaContext: Context | undefined)
     connectionsEndpoint(event),
     deadline === undefined ? {} : { deadline },
   );
-  const deps = { store: chatStore(), connections, concurrency: fanoutConcurrency() };
+  const deps = fanoutDeps(connections);
   return {
     event,
     connectionId,
