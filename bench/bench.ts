@@ -9,7 +9,7 @@ import { fanoutConcurrency } from '../layers/chat-core/src/config';
 import { type ClientCpuFigures, type ClientCpuOptions, measureClientCpu } from './client-cpu';
 import { type ColdStartFigures, measureColdStart } from './cold-start';
 import { benchDynamoDb, withTimeout } from './common';
-import { type CostFigures, costModel } from './cost';
+import { type CostFigures, costModel, costReport } from './cost';
 import {
   type FanoutOptions,
   type LatencyBoundFanout,
@@ -189,6 +189,19 @@ export function formatResults(r: BenchResults): string {
       `wcuPerSend ${c.wcuPerSend}, rcuJoinWithHistory ${c.rcuJoinWithHistory}`,
     );
   }
+  if (r.clientCpu) {
+    const c = r.clientCpu;
+    out.push(
+      '',
+      `Function CPU per recipient: one frame posted to ${c.recipients} connections, ${c.concurrency} in flight, median of ${c.rounds} fan-outs`,
+      table([
+        ['client', 'cpu us/recipient', 'failed POSTs'],
+        ['AWS SDK ApiGatewayManagementApiClient', c.sdkCpuUsPerRecipient, c.failedPosts.sdk],
+        ['shipped (SigV4 signer + keep-alive)', c.leanCpuUsPerRecipient, c.failedPosts.lean],
+      ]),
+      `ratio ${c.ratio}`,
+    );
+  }
   if (r.fanout) {
     out.push(
       '',
@@ -206,6 +219,24 @@ export function formatResults(r: BenchResults): string {
           f.sends,
           f.functionCpuUsPerRecipient ?? '',
           f.gatewayCpuUsPerRecipient ?? '',
+        ]),
+      ]),
+    );
+  }
+  if (r.latencyBound) {
+    out.push(
+      '',
+      'Latency-bound fan-out: each @connections answer delayed (--connections-latency); ms until the last member has it',
+      table([
+        ['latency', 'members', 'p50', 'p99', 'sequential', 'speedup', 'ideal'],
+        ...Object.entries(r.latencyBound).map(([latency, f]) => [
+          latency,
+          f.members,
+          f.fanoutP50Ms,
+          f.fanoutP99Ms,
+          f.sequentialMs,
+          f.speedupVsSequential,
+          f.idealMs,
         ]),
       ]),
     );
@@ -251,6 +282,10 @@ export function formatResults(r: BenchResults): string {
       ]),
       m.cappedAt === undefined ? '' : `capped at ${m.cappedAt} connections by ulimit -n ${m.openFileLimit}`,
     );
+  }
+  if (r.cost) {
+    const report = costReport(r.cost);
+    out.push('', ...report.heading, table(report.rows), report.batching);
   }
   return out.join('\n').trimEnd();
 }

@@ -186,3 +186,37 @@ export function batching(rate: number, windowMs: number): BatchingFigures {
     addedLatencyMs: round((windowMs + later * (windowMs / 2)) / messagesPerPost),
   };
 }
+
+const usd = (value: number) => `$${value < 10 ? value.toFixed(2) : Math.round(value)}`;
+
+/** The cost table, as `npm run bench` prints it and the README shows it: heading, rows, batching line. */
+export function costReport(c: CostFigures): { heading: string[]; rows: string[][]; batching: string } {
+  const a = c.assumptions;
+  const rows = Object.entries(c.byMembers).map(([members, room]) => {
+    const t = room.usdPerMillionSends;
+    return [
+      members,
+      usd(t.apiGatewayMessages),
+      usd(t.apiGatewayConnectionMinutes),
+      usd(t.lambda),
+      usd(t.dynamoDb),
+      usd(room.total),
+      `${room.dominant} ${Math.round(room.dominantShare * 100)}%`,
+    ];
+  });
+  const batching = Object.values(c.batching).map(
+    (b) =>
+      `${b.sendsPerSecond}/s: ${b.messagesPerPost} per POST, saves ${Math.round(b.saving * 100)}%, +${b.addedLatencyMs} ms`,
+  );
+  return {
+    heading: [
+      `Cost per million sends on AWS (USD, us-east-1 list prices of ${c.prices.date}): ${c.cpuUsPerRecipient} us CPU per recipient x ${a.cpuFactor} on Lambda,`,
+      `send ${a.sendMemoryMb} MB, fan-out ${a.fanoutMemoryMb} MB, shards of ${a.shardSize}, ${a.postLatencyMs} ms per POST, ${a.sendsPerRoomMinute} sends per room-minute`,
+    ],
+    rows: [
+      ['members', 'API GW messages', 'connection min', 'Lambda', 'DynamoDB', 'total', 'dominant'],
+      ...rows,
+    ],
+    batching: `Batching (${BATCH_WINDOW_MS} ms window, 1,000 members): ${batching.join('; ')}`,
+  };
+}

@@ -28,8 +28,8 @@ export interface FanoutDeps {
   connections: ConnectionsApi;
   concurrency: number;
   /**
-   * Rooms with more members than `size` are split into shards of `size`: this invocation posts to the
-   * first, and each other shard goes to an asynchronous invocation of the fan-out function.
+   * Rooms with more members than `size` are split into shards of `size`, each posted to by an
+   * asynchronous invocation of the fan-out function.
    */
   shards?: { size: number; invoke(event: ShardEvent): Promise<void> };
 }
@@ -39,8 +39,8 @@ export interface FanoutOptions {
    * The connection that made the request. It gets its frame after everyone else, straight to it and
    * never from the room index: the index lags on AWS (a fresh join may be missing, a fresh leave still
    * listed), and the requester's frame is its acknowledgement that the others have theirs, which also
-   * keeps each sender's messages in order for every reader. In a sharded room it says only that this
-   * invocation's shard has them and the other shards are queued.
+   * keeps each sender's messages in order for every reader. In a sharded room it says only that the
+   * shards are queued with Lambda.
    */
   requester?: string;
   /** What the requester gets instead of `frame` (e.g. an echo with fields only the sender may see). */
@@ -64,8 +64,10 @@ export async function fanOut(
   const others = members.filter((id) => id !== requester);
   const result: FanoutResult = { delivered: 0, gone: [], failed: [], handedOff: 0 };
   const { shards } = deps;
-  const [own = [], ...rest] = shards && others.length > shards.size ? chunks(others, shards.size) : [others];
-  await forEachConcurrently(rest, SHARDS_IN_PARALLEL, async (shard) => {
+  const sharded = shards !== undefined && others.length > shards.size;
+  // A sharded room is posted to by shard invocations only: this one stays short whatever the room's size.
+  const own = sharded ? [] : others;
+  await forEachConcurrently(sharded ? chunks(others, shards.size) : [], SHARDS_IN_PARALLEL, async (shard) => {
     try {
       await shards!.invoke({ endpoint: deps.connections.endpoint, room, frame, members: shard });
       result.handedOff += shard.length;

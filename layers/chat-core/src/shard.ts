@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConnectionsApi } from './connections-api';
 import { fanOutShard, type ShardEvent } from './fanout';
 import { logger } from './logger';
@@ -8,9 +8,9 @@ import { fanoutDeps, invocationDeadline } from './route';
 /** What a send hands over (fanout.ts ShardEvent); anything else is refused before a POST is made. */
 const shardEvent = z.object({
   endpoint: z.url({ protocol: /^https?$/ }),
-  room: z.string().min(1),
+  room: z.string().check(z.minLength(1)),
   frame: z.looseObject({ type: z.string() }),
-  members: z.array(z.string().min(1)).min(1),
+  members: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
 });
 
 /**
