@@ -133,7 +133,8 @@ export async function signedRequest(request: SignedRequest): Promise<Answer> {
       {
         method: request.method,
         hostname,
-        port,
+        // Explicit, as the SDK gives it: an empty port is not the default one to everything that reads it.
+        port: port || (protocol === 'https:' ? 443 : 80),
         path: request.path,
         headers: signed.headers,
         agent: agents[protocol],
