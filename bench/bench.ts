@@ -5,20 +5,41 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { fanoutConcurrency } from '../layers/chat-core/src/config';
+import { type ClientCpuFigures, type ClientCpuOptions, measureClientCpu } from './client-cpu';
 import { type ColdStartFigures, measureColdStart } from './cold-start';
 import { benchDynamoDb, withTimeout } from './common';
-import { type FanoutOptions, measureFanout, type RoomFanout } from './fanout';
+import { type CostFigures, costModel, costReport } from './cost';
+import {
+  type FanoutOptions,
+  type LatencyBoundFanout,
+  type LatencyBoundOptions,
+  measureFanout,
+  measureLatencyBound,
+  type RoomFanout,
+} from './fanout';
 import { type MemoryFigures, type MemoryOptions, measureGatewayMemory } from './gateway-memory';
 import { Progress } from './progress';
 import { measureReadCost, type ReadCostFigures, type ReadCostOptions } from './read-cost';
 import { measureThroughput, type ThroughputFigures, type ThroughputOptions } from './throughput';
 
-export const SECTIONS = ['readCost', 'fanout', 'throughput', 'coldStart', 'gatewayMemory'] as const;
+export const SECTIONS = [
+  'readCost',
+  'clientCpu',
+  'fanout',
+  'latencyBound',
+  'throughput',
+  'coldStart',
+  'gatewayMemory',
+  'cost',
+] as const;
 export type Section = (typeof SECTIONS)[number];
 
 interface Sizes {
   readCost: ReadCostOptions;
+  clientCpu: ClientCpuOptions;
   fanout: FanoutOptions;
+  latencyBound: LatencyBoundOptions;
   throughput: ThroughputOptions;
   coldStart: { repeats: number };
   gatewayMemory: MemoryOptions;
@@ -26,9 +47,14 @@ interface Sizes {
   sectionTimeoutMs: number;
 }
 
+/** The functions' default `FANOUT_CONCURRENCY`. */
+const SHIPPED_CONCURRENCY = fanoutConcurrency();
+
 const FULL: Sizes = {
   readCost: { tableConnections: 10_000, roomSizes: [10, 100, 1000], expiredMessages: 40_000 },
-  fanout: { roomSizes: [10, 100, 1000], warmup: 3, sends: (members) => (members >= 1000 ? 20 : 40) },
+  clientCpu: { recipients: 2000, rounds: 18, concurrency: SHIPPED_CONCURRENCY },
+  fanout: { roomSizes: [10, 100, 1000], warmup: () => 3, sends: (members) => (members >= 1000 ? 20 : 40) },
+  latencyBound: { members: 1000, latenciesMs: [20, 50], sends: 10 },
   throughput: { sockets: 100, deliveries: 30_000, concurrency: 32 },
   coldStart: { repeats: 15 },
   gatewayMemory: { counts: [1000, 10_000], warmup: 100 },
@@ -37,7 +63,9 @@ const FULL: Sizes = {
 
 const QUICK: Sizes = {
   readCost: { tableConnections: 200, roomSizes: [5, 20, 50], expiredMessages: 500 },
-  fanout: { roomSizes: [5, 20], warmup: 1, sends: () => 3 },
+  clientCpu: { recipients: 50, rounds: 3, concurrency: SHIPPED_CONCURRENCY },
+  fanout: { roomSizes: [5, 20], warmup: () => 1, sends: () => 3 },
+  latencyBound: { members: 30, latenciesMs: [20], sends: 2 },
   throughput: { sockets: 10, deliveries: 500, concurrency: 8 },
   coldStart: { repeats: 2 },
   gatewayMemory: { counts: [50, 100], warmup: 10 },
@@ -51,11 +79,15 @@ export interface BenchResults {
   mode: 'full' | 'quick';
   durationMs: number;
   readCost?: ReadCostFigures;
+  clientCpu?: ClientCpuFigures;
   /** By room size (members). */
   fanout?: Record<string, RoomFanout>;
+  /** By simulated `@connections` latency. */
+  latencyBound?: Record<string, LatencyBoundFanout>;
   throughput?: ThroughputFigures;
   coldStart?: ColdStartFigures;
   gatewayMemory?: MemoryFigures;
+  cost?: CostFigures;
 }
 
 export interface BenchOptions {
@@ -101,7 +133,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
     results.readCost = await run('readCost', (progress) =>
       measureReadCost(endpoint, sizes.readCost, progress),
     );
+    results.clientCpu = await run('clientCpu', () => measureClientCpu(endpoint, sizes.clientCpu));
     results.fanout = await run('fanout', (progress) => measureFanout(endpoint, sizes.fanout, progress));
+    results.latencyBound = await run('latencyBound', () =>
+      measureLatencyBound(endpoint, sizes.latencyBound, SHIPPED_CONCURRENCY),
+    );
     results.throughput = await run('throughput', (progress) =>
       measureThroughput(endpoint, sizes.throughput, progress),
     );
@@ -111,6 +147,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResults
   } finally {
     await dynamoDb.stop();
   }
+  const { readCost, clientCpu } = results;
+  if (readCost && clientCpu) results.cost = await run('cost', async () => costModel({ readCost, clientCpu }));
   results.durationMs = Date.now() - started;
   return results;
 }
@@ -168,6 +206,19 @@ export function formatResults(r: BenchResults): string {
         `${c.expiredTail.rcuUnboundedBaseline} RCU in ${c.expiredTail.queriesUnboundedBaseline} Queries)`,
     );
   }
+  if (r.clientCpu) {
+    const c = r.clientCpu;
+    out.push(
+      '',
+      `Function CPU per recipient: one frame posted to ${c.recipients} connections, ${c.concurrency} in flight, median of ${c.rounds} fan-outs`,
+      table([
+        ['client', 'cpu us/recipient', 'failed POSTs'],
+        ['AWS SDK ApiGatewayManagementApiClient', c.sdkCpuUsPerRecipient, c.failedPosts.sdk],
+        ['shipped (SigV4 signer + keep-alive)', c.leanCpuUsPerRecipient, c.failedPosts.lean],
+      ]),
+      `ratio ${c.ratio}`,
+    );
+  }
   if (r.fanout) {
     out.push(
       '',
@@ -192,6 +243,24 @@ export function formatResults(r: BenchResults): string {
       out.push(
         'speedup below 1: sequential posting was faster in this run; with few sends per room (--quick) or a busy machine, the two medians differ by less than the noise',
       );
+  }
+  if (r.latencyBound) {
+    out.push(
+      '',
+      'Latency-bound fan-out: each @connections answer delayed (--connections-latency); ms until the last member has it',
+      table([
+        ['latency', 'members', 'p50', 'p99', 'sequential', 'speedup', 'ideal'],
+        ...Object.entries(r.latencyBound).map(([latency, f]) => [
+          latency,
+          f.members,
+          f.fanoutP50Ms,
+          f.fanoutP99Ms,
+          f.sequentialMs,
+          f.speedupVsSequential,
+          f.idealMs,
+        ]),
+      ]),
+    );
   }
   if (r.throughput) {
     const t = r.throughput;
@@ -237,6 +306,10 @@ export function formatResults(r: BenchResults): string {
         : '',
       m.cappedAt === undefined ? '' : `capped at ${m.cappedAt} connections by ulimit -n ${m.openFileLimit}`,
     );
+  }
+  if (r.cost) {
+    const report = costReport(r.cost);
+    out.push('', ...report.heading, table(report.rows), report.batching);
   }
   return out.join('\n').trimEnd();
 }

@@ -1,31 +1,49 @@
 // Many plain `ws` clients, opened in batches, for the benchmarks that drive a server from outside.
 import WebSocket from 'ws';
-import { inBatches, withTimeout } from './common';
+import { inBatches, sleep, withTimeout } from './common';
 
 export type Frame = Record<string, unknown>;
 
-/** Opens `count` sockets, `batch` handshakes at a time (each runs the stack's real $connect). */
+/** A handshake the stage's `$connect` throttle refused (429): tried again after a pause. */
+class Throttled extends Error {}
+
+/**
+ * Opens `count` sockets, `batch` handshakes at a time (each runs the stack's real $connect); socket
+ * `index` is named `bench{index}`. Handshakes refused by the stage's `$connect` throttle are retried.
+ */
 export async function openSockets(
   url: string,
   count: number,
   options: { batch?: number; timeoutMs?: number; onOpen?: () => void } = {},
 ): Promise<WebSocket[]> {
-  const sockets: WebSocket[] = [];
+  const sockets: WebSocket[] = new Array(count);
+  const open = (index: number) => {
+    const ws = new WebSocket(`${url}?name=bench${index}`, { perMessageDeflate: false });
+    ws.on('error', () => {});
+    const opened = new Promise<WebSocket>((resolve, reject) => {
+      ws.once('open', () => resolve(ws));
+      ws.once('unexpected-response', (_, res) =>
+        reject(res.statusCode === 429 ? new Throttled() : new Error(`handshake refused: ${res.statusCode}`)),
+      );
+      ws.once('error', reject);
+    });
+    return withTimeout(opened, options.timeoutMs ?? 30_000, `opening socket ${index}`);
+  };
   try {
     await inBatches(count, options.batch ?? 100, async (index) => {
-      const ws = new WebSocket(`${url}?name=bench${index}`, { perMessageDeflate: false });
-      sockets.push(ws);
-      ws.on('error', () => {});
-      const open = new Promise<void>((resolve, reject) => {
-        ws.once('open', () => resolve());
-        ws.once('unexpected-response', (_, res) => reject(new Error(`handshake refused: ${res.statusCode}`)));
-        ws.once('error', reject);
-      });
-      await withTimeout(open, options.timeoutMs ?? 30_000, `opening socket ${index}`);
-      options.onOpen?.();
+      for (;;) {
+        try {
+          sockets[index] = await open(index);
+          options.onOpen?.();
+          return;
+        } catch (error) {
+          if (!(error instanceof Throttled)) throw error;
+          await sleep(100 + Math.random() * 400);
+        }
+      }
     });
   } catch (error) {
-    closeSockets(sockets);
+    closeSockets(sockets.filter(Boolean));
     throw error;
   }
   return sockets;
@@ -50,23 +68,4 @@ export function nextFrame(
     ws.on('message', listener);
   });
   return withTimeout(found, timeoutMs, 'waiting for a frame').finally(() => ws.off('message', listener!));
-}
-
-/**
- * Each socket's connection id, from the `joined` frame it gets when it joins a room of its own (the
- * gateway tells a client nothing else about itself). One member per room: no fan-out to speak of.
- */
-export async function connectionIds(sockets: WebSocket[], timeoutMs = 30_000): Promise<string[]> {
-  const ids: string[] = new Array(sockets.length);
-  const run = Date.now().toString(36);
-  await inBatches(sockets.length, 50, async (index) => {
-    const ws = sockets[index]!;
-    const room = `self-${run}-${index}`;
-    const joined = nextFrame(ws, (f) => f.type === 'joined' || f.type === 'error', timeoutMs);
-    ws.send(JSON.stringify({ action: 'join', room }));
-    const frame = await joined;
-    if (frame.type !== 'joined') throw new Error(`join refused: ${JSON.stringify(frame)}`);
-    ids[index] = String(frame.connectionId);
-  });
-  return ids;
 }

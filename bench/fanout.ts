@@ -5,12 +5,13 @@ import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { percentile, processTreeCpuMs, round, withTimeout } from './common';
 import type { Progress } from './progress';
+import type { ServerSpec } from './server-process';
 import { StackWithClients } from './stack-room';
 
 export interface FanoutOptions {
   roomSizes: number[];
-  /** Unmeasured sends first, per room. */
-  warmup: number;
+  /** Unmeasured sends first, per room size. */
+  warmup: (members: number) => number;
   /** Measured sends per room size. */
   sends: (members: number) => number;
   /** Per send. */
@@ -80,20 +81,22 @@ async function measureStack(
   endpoint: string,
   options: FanoutOptions,
   environment?: Record<string, string>,
+  connections?: Extract<ServerSpec, { kind: 'stack' }>['connections'],
   progress?: Progress,
 ): Promise<Record<number, Latencies>> {
   const largest = Math.max(...options.roomSizes);
   const mode = environment ? 'sequential' : 'concurrent';
   progress?.stage(`${mode}: starting a stack and ${largest} clients`);
-  const stack = await StackWithClients.start(endpoint, largest, environment);
+  const stack = await StackWithClients.start(endpoint, largest, environment, connections);
   try {
     const figures: Record<number, Latencies> = {};
     for (const members of options.roomSizes) {
       const room = `fanout-${members}`;
       await stack.fillRoom(room, members);
       const timeoutMs = options.timeoutMs ?? 30_000;
-      progress?.stage(`${mode}: ${members} members, sends`, options.warmup + options.sends(members));
-      for (let i = 0; i < options.warmup; i++) {
+      const warmup = options.warmup(members);
+      progress?.stage(`${mode}: ${members} members, sends`, warmup + options.sends(members));
+      for (let i = 0; i < warmup; i++) {
         await timedSend(stack.sockets, members, room, timeoutMs);
         progress?.tick();
       }
@@ -131,8 +134,8 @@ export async function measureFanout(
   options: FanoutOptions,
   progress?: Progress,
 ): Promise<Record<string, RoomFanout>> {
-  const concurrent = await measureStack(endpoint, options, undefined, progress);
-  const sequential = await measureStack(endpoint, options, { FANOUT_CONCURRENCY: '1' }, progress);
+  const concurrent = await measureStack(endpoint, options, undefined, undefined, progress);
+  const sequential = await measureStack(endpoint, options, { FANOUT_CONCURRENCY: '1' }, undefined, progress);
   return Object.fromEntries(
     options.roomSizes.map((members) => {
       const c = concurrent[members]!;
@@ -156,4 +159,61 @@ export async function measureFanout(
       ];
     }),
   );
+}
+
+export interface LatencyBoundOptions {
+  members: number;
+  /** Simulated round trips of one `@connections` POST (the stack's `connectionsLatency`). */
+  latenciesMs: number[];
+  /** Measured sends with the shipped concurrency (sequential: one; it takes members x latency). */
+  sends: number;
+}
+
+export interface LatencyBoundFanout {
+  members: number;
+  fanoutP50Ms: number;
+  fanoutP99Ms: number;
+  sequentialMs: number;
+  speedupVsSequential: number;
+  /** members x latency / shipped concurrency: the best a fan-out could do. */
+  idealMs: number;
+}
+
+/**
+ * 2b. Fan-out when each `@connections` POST waits on the network, as it does on AWS: the local stack
+ * delays each answer by a fixed latency; the shipped concurrency against posting one at a time.
+ */
+export async function measureLatencyBound(
+  endpoint: string,
+  options: LatencyBoundOptions,
+  shippedConcurrency: number,
+): Promise<Record<string, LatencyBoundFanout>> {
+  const figures: Record<string, LatencyBoundFanout> = {};
+  for (const latencyMs of options.latenciesMs) {
+    const connections = { connectionsLatency: { minMs: latencyMs, maxMs: latencyMs } };
+    // A one-member room first warms the function (a sequential send to every member takes seconds).
+    const run = (sends: number, environment?: Record<string, string>) =>
+      measureStack(
+        endpoint,
+        {
+          roomSizes: [1, options.members],
+          warmup: (members) => (members === 1 ? 1 : 0),
+          sends: (members) => (members === 1 ? 1 : sends),
+          timeoutMs: options.members * latencyMs * 3 + 30_000,
+        },
+        environment,
+        connections,
+      );
+    const concurrent = (await run(options.sends))[options.members]!;
+    const sequential = (await run(1, { FANOUT_CONCURRENCY: '1' }))[options.members]!;
+    figures[`${latencyMs}ms`] = {
+      members: options.members,
+      fanoutP50Ms: round(concurrent.p50),
+      fanoutP99Ms: round(concurrent.p99),
+      sequentialMs: round(sequential.p50),
+      speedupVsSequential: round(sequential.p50 / concurrent.p50),
+      idealMs: round(Math.ceil(options.members / shippedConcurrency) * latencyMs),
+    };
+  }
+  return figures;
 }

@@ -102,6 +102,12 @@ export class Population {
     return data;
   }
 
+  /** Every connection in the table by its `name` (the bench's clients name themselves `bench{index}`). */
+  async connectionIdsByName(): Promise<Map<string, string>> {
+    const { data } = await this.service.entities.connection.scan.go({ pages: 'all' });
+    return new Map(data.map((connection) => [connection.name ?? '', connection.connectionId]));
+  }
+
   /**
    * Writes one connection and one membership through ChatStore (as `$connect` and `join` do) and the
    * same through the batch path, then checks both pairs of stored items are alike: same attributes,

@@ -5,7 +5,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { startLocalStack } from '../local/local-stack';
+import { type LocalStackOptions, startLocalStack } from '../local/local-stack';
 import { sleep, withTimeout } from './common';
 
 const BENCH_BUILD_DIR = join(__dirname, '..', '.build', 'bench');
@@ -17,6 +17,8 @@ export type ServerSpec =
       tableName: string;
       /** Added to every function's environment (e.g. FANOUT_CONCURRENCY). */
       environment?: Record<string, string>;
+      /** What stands in for the network and API Gateway's throttle on `@connections` calls. */
+      connections?: Pick<LocalStackOptions, 'connectionsLatency' | 'connectionsRate'>;
     }
   | { kind: 'raw' };
 
@@ -131,6 +133,7 @@ async function serve(spec: ServerSpec): Promise<void> {
       dynamoDbEndpoint: spec.dynamoDbEndpoint,
       tableNames: { ChatTable: spec.tableName },
       ...(spec.environment ? { environment: spec.environment } : {}),
+      ...spec.connections,
       log: () => {},
       functionLog: () => {},
     });

@@ -4,10 +4,25 @@
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
 import { localDynamoDbClient } from '../local/dynamodb';
-import { closeSockets, connectionIds, openSockets } from './clients';
+import { closeSockets, openSockets } from './clients';
 import { dropTable } from './common';
 import { membershipOf, Population } from './population';
-import { ServerProcess } from './server-process';
+import { ServerProcess, type ServerSpec } from './server-process';
+
+/** Each socket's connection id, from the items its `$connect` wrote (socket `i` is named `bench{i}`). */
+async function idsByIndex(endpoint: string, tableName: string, count: number): Promise<string[]> {
+  const client = localDynamoDbClient(endpoint);
+  try {
+    const byName = await new Population(client, tableName).connectionIdsByName();
+    return Array.from({ length: count }, (_, index) => {
+      const id = byName.get(`bench${index}`);
+      if (!id) throw new Error(`no connection item for bench${index}`);
+      return id;
+    });
+  } finally {
+    client.destroy();
+  }
+}
 
 export class StackWithClients {
   private constructor(
@@ -22,6 +37,7 @@ export class StackWithClients {
     endpoint: string,
     clients: number,
     environment?: Record<string, string>,
+    connections?: Extract<ServerSpec, { kind: 'stack' }>['connections'],
   ): Promise<StackWithClients> {
     const tableName = `chat-bench-${randomUUID()}`;
     const server = await ServerProcess.start({
@@ -29,11 +45,12 @@ export class StackWithClients {
       dynamoDbEndpoint: endpoint,
       tableName,
       ...(environment ? { environment } : {}),
+      ...(connections ? { connections } : {}),
     });
     let sockets: WebSocket[] = [];
     try {
       sockets = await openSockets(server.webSocketUrl, clients);
-      const ids = await connectionIds(sockets);
+      const ids = await idsByIndex(endpoint, tableName, clients);
       return new StackWithClients(server, sockets, ids, endpoint, tableName);
     } catch (error) {
       closeSockets(sockets);

@@ -194,6 +194,20 @@ function functionSpec(
     memoryMB: Number(props.MemorySize ?? 128),
     sourceMaps: built.sourceMaps || /--enable-source-maps/.test(environment.NODE_OPTIONS ?? ''),
     runtime,
+    async: asyncConfig(props.EventInvokeConfig),
+  };
+}
+
+/** SAM's EventInvokeConfig as Lambda applies it: two retries unless told otherwise. */
+function asyncConfig(config: unknown): FunctionSpec['async'] {
+  const { MaximumRetryAttempts, DestinationConfig } = (config ?? {}) as {
+    MaximumRetryAttempts?: unknown;
+    DestinationConfig?: { OnFailure?: { Destination?: unknown } };
+  };
+  const destination = DestinationConfig?.OnFailure?.Destination;
+  return {
+    maximumRetryAttempts: MaximumRetryAttempts === undefined ? 2 : Number(MaximumRetryAttempts),
+    ...(destination === undefined ? {} : { onFailure: String(destination) }),
   };
 }
 

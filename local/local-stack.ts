@@ -11,6 +11,7 @@ import {
   startDynamoDbJar,
 } from './dynamodb';
 import { WebSocketGateway } from './gateway/websocket-gateway';
+import { InvokeEndpoint } from './lambda/invoke-endpoint';
 import { LocalFunction } from './lambda/local-function';
 import { type LocalApp, loadLocalApp } from './local-app';
 import { chatPageServer } from './web/serve-chat-page';
@@ -46,6 +47,12 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   functionLog?: (functionName: string, line: string) => void;
   dropInvocation?: (routeKey: string, event: unknown) => boolean;
+  /** Delay of each `@connections` answer (see GatewayOptions). */
+  connectionsLatency?: { minMs: number; maxMs: number };
+  /** Throttle on `@connections` calls (see GatewayOptions). */
+  connectionsRate?: { rateLimit: number; burstLimit: number };
+  /** Waits before an asynchronous invocation's first and second retry (see InvokeEndpoint). */
+  asyncRetryDelaysMs?: [number, number];
 }
 
 export interface LocalStack {
@@ -63,6 +70,8 @@ export interface LocalStack {
   /** The template's Outputs with the API's AWS URLs replaced by the local ones they map to. */
   outputs: Record<string, string>;
   dynamoDb: RunningDynamoDb;
+  /** Lambda's Invoke API for the functions, at AWS_ENDPOINT_URL_LAMBDA. */
+  lambda: InvokeEndpoint;
   /**
    * Rebuilds the code and swaps in fresh function instances for new invocations; those under way
    * finish on the old ones. Open connections stay open.
@@ -89,6 +98,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const issuer = options.auth ? await startDevIssuer() : undefined;
     if (issuer) started.push(issuer);
     const signIn = issuer ? devSignIn(issuer, options.auth) : undefined;
+    const functions: Record<string, LocalFunction> = {};
+    const lambda = new InvokeEndpoint({
+      functions: () => Object.fromEntries(Object.values(functions).map((fn) => [fn.spec.name, fn])),
+      log,
+      ...(options.asyncRetryDelaysMs ? { retryDelaysMs: options.asyncRetryDelaysMs } : {}),
+    });
+    const lambdaEndpoint = await lambda.listen();
+    started.push({ stop: () => lambda.close() });
     const load = () =>
       loadLocalApp({
         templatePath: options.templatePath ?? 'template.yaml',
@@ -97,6 +114,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         parameterOverrides: { ...options.parameterOverrides, ...signIn?.parameters },
         extraEnvironment: {
           AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint,
+          AWS_ENDPOINT_URL_LAMBDA: lambdaEndpoint,
           ...signIn?.environment,
           ...options.environment,
         },
@@ -117,7 +135,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const note of runtimeNotes(app)) log(note);
 
     const ownTemplate = resolve(options.templatePath ?? 'template.yaml') === OWN_TEMPLATE;
-    const functions: Record<string, LocalFunction> = {};
     const gateway = new WebSocketGateway({
       api,
       invoke: (functionId, event) => functions[functionId]!.invoke(event),
@@ -134,6 +151,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         'integrationTimeoutMs',
         'verbose',
         'dropInvocation',
+        'connectionsLatency',
+        'connectionsRate',
       ]),
     });
     const port = await gateway.listen(options.port ?? 3001, options.host ?? '127.0.0.1');
@@ -170,6 +189,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         Object.entries(app.outputs).map(([name, value]) => [name, localUrls(value, api.apiId, port)]),
       ),
       dynamoDb,
+      lambda,
       async reload() {
         const previous = Object.values(functions);
         startFunctions((await load()).functions);

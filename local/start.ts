@@ -6,7 +6,8 @@ import { type LocalStack, startLocalStack } from './local-stack';
 
 const USAGE = `usage: npm start -- [--port 3001] [--template template.yaml] [--db-path DIR] [--verbose]
                       [--idle-timeout 10m] [--max-connection 2h] [--watch]
-                      [--auth [--token-in-header]]`;
+                      [--auth [--token-in-header]]
+                      [--connections-latency 20ms | 10ms-30ms] [--connections-rate 10000[:5000]]`;
 
 /** `500ms`, `5s`, `10m`, `2h` or plain milliseconds. */
 export function parseDuration(text: string): number {
@@ -14,6 +15,24 @@ export function parseDuration(text: string): number {
   if (!match) throw new Error(`"${text}" is not a duration (e.g. 500ms, 5s, 10m, 2h)`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] ?? 'ms']!;
   return Math.round(Number(match[1]) * unit);
+}
+
+/** `20ms` (fixed) or `10ms-30ms` (uniform jitter): the delay of each `@connections` answer. */
+export function parseLatency(text: string): { minMs: number; maxMs: number } {
+  const [min = '', max = min] = text.split('-');
+  const range = { minMs: parseDuration(min), maxMs: parseDuration(max) };
+  if (range.maxMs < range.minMs) throw new Error(`--connections-latency "${text}": the range runs backwards`);
+  return range;
+}
+
+/** `RATE[:BURST]` requests per second (burst defaults to the rate), as API Gateway's throttle takes them. */
+export function parseRate(text: string): { rateLimit: number; burstLimit: number } {
+  const match = /^(\d+(?:\.\d+)?)(?::(\d+))?$/.exec(text.trim());
+  const rateLimit = Number(match?.[1]);
+  const burstLimit = match?.[2] === undefined ? Math.max(1, Math.floor(rateLimit)) : Number(match[2]);
+  if (!match || rateLimit <= 0 || burstLimit <= 0)
+    throw new Error(`--connections-rate "${text}" is not RATE[:BURST] (e.g. 10000:5000)`);
+  return { rateLimit, burstLimit };
 }
 
 /** Whether `port` can be listened on at `host` (false when another process has it). */
@@ -67,6 +86,8 @@ function parseFlags() {
         watch: { type: 'boolean', default: false },
         auth: { type: 'boolean', default: false },
         'token-in-header': { type: 'boolean', default: false },
+        'connections-latency': { type: 'string' },
+        'connections-rate': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -145,6 +166,10 @@ async function main(): Promise<void> {
     ...(values['db-path'] ? { dbPath: values['db-path'] } : {}),
     ...(values['idle-timeout'] ? { idleTimeoutMs: parseDuration(values['idle-timeout']) } : {}),
     ...(values['max-connection'] ? { maxConnectionMs: parseDuration(values['max-connection']) } : {}),
+    ...(values['connections-latency']
+      ? { connectionsLatency: parseLatency(values['connections-latency']) }
+      : {}),
+    ...(values['connections-rate'] ? { connectionsRate: parseRate(values['connections-rate']) } : {}),
     ...(values.verbose ? {} : { functionLog: () => {} }),
   });
   let stopping = false;

@@ -19,7 +19,7 @@ import {
 } from '../connections-http';
 import { LOCAL_AWS_ENV } from '../dynamodb';
 import type { InvokeOutcome } from '../lambda/local-function';
-import { LOCAL_ACCOUNT_ID, type RouteSpec, type WebSocketApiSpec } from '../local-app';
+import { LOCAL_ACCOUNT_ID, type RouteSpec, type ThrottleSettings, type WebSocketApiSpec } from '../local-app';
 import { authorizerEvent, connectMethodArn, decide, hasIdentitySources } from './authorizer';
 import {
   type ApiContext,
@@ -62,6 +62,16 @@ export interface GatewayOptions {
   serveHttp?: (req: IncomingMessage, res: ServerResponse) => boolean;
   /** Test hook: when it returns true for an event, the route's function is not invoked. */
   dropInvocation?: (routeKey: string, event: unknown) => boolean;
+  /**
+   * Stands in for the network between a function and API Gateway: each `@connections` request is served
+   * this long after it arrives (uniform between min and max).
+   */
+  connectionsLatency?: { minMs: number; maxMs: number };
+  /**
+   * API Gateway's account-level throttle as it meets `@connections` calls (10,000/s, burst 5,000 on AWS,
+   * not enforced unless set): past it a call is answered 429 LimitExceededException.
+   */
+  connectionsRate?: ThrottleSettings;
 }
 
 interface Client {
@@ -101,6 +111,9 @@ export class WebSocketGateway {
   /** The stage's throttle of each route, made on first use. */
   private readonly buckets = new Map<string, TokenBucket>();
   private readonly limits: typeof LIMITS;
+  private readonly connectionsBucket: TokenBucket | undefined;
+  /** `@connections` calls answered 429 by `connectionsRate`. */
+  throttledConnectionsCalls = 0;
   private closing = false;
   private apiContext: ApiContext;
 
@@ -111,6 +124,7 @@ export class WebSocketGateway {
       ...(options.maxConnectionMs ? { maxConnectionMs: options.maxConnectionMs } : {}),
       ...(options.integrationTimeoutMs ? { integrationTimeoutMs: options.integrationTimeoutMs } : {}),
     };
+    this.connectionsBucket = options.connectionsRate && new TokenBucket(options.connectionsRate);
     this.apiContext = { apiId: options.api.apiId, stage: options.api.stageName, domainName: 'localhost' };
     this.server = createServer((req, res) => this.onHttpRequest(req, res));
     this.server.on('upgrade', (req, socket, head) => {
@@ -460,6 +474,12 @@ export class WebSocketGateway {
     target: { stage: string; connectionId: string },
   ): Promise<void> {
     const body = await readBody(req, POST_MAX_BYTES);
+    const latency = this.options.connectionsLatency;
+    if (latency) await sleep(latency.minMs + Math.random() * (latency.maxMs - latency.minMs));
+    if (this.connectionsBucket && !this.connectionsBucket.take()) {
+      this.throttledConnectionsCalls++;
+      return sendApiError(res, 429, 'LimitExceededException', 'Limit exceeded');
+    }
     // An oversized body is not kept, so its signature cannot be checked: it is refused first.
     if (!body) return sendApiError(res, 413, 'PayloadTooLargeException', 'Request entity too large');
     const refusal = await refuseUnsigned(req, body);
@@ -500,6 +520,10 @@ export class WebSocketGateway {
         sendApiError(res, 405, 'MethodNotAllowedException', 'Method not allowed');
     }
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function headerValue(headers: Record<string, string> | undefined, name: string): string | undefined {

@@ -35,7 +35,18 @@ type Handler = (
 function routeApiHostsToGateway(gatewayUrl: string, hosts: string[]): void {
   const gateway = new URL(gatewayUrl);
   const local = new Set(hosts.map((host) => host.toLowerCase()));
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  // Plain-HTTP twins of the callers' agents, with their pool sizes, so redirecting keeps their concurrency.
+  const twins = new WeakMap<object, http.Agent>();
+  const defaultAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const agentFor = (callerAgent: unknown): http.Agent => {
+    if (!(callerAgent instanceof https.Agent)) return defaultAgent;
+    let twin = twins.get(callerAgent);
+    if (!twin) {
+      twin = new http.Agent({ keepAlive: true, maxSockets: callerAgent.maxSockets });
+      twins.set(callerAgent, twin);
+    }
+    return twin;
+  };
   const original = https.request;
   const redirected = ((...args: unknown[]) => {
     let [first, second, third] = args;
@@ -58,7 +69,14 @@ function routeApiHostsToGateway(gatewayUrl: string, hosts: string[]): void {
     }
     const { hostname: gwHost, port: gwPort } = gateway;
     return http.request(
-      { ...options, protocol: 'http:', host: gwHost, hostname: gwHost, port: gwPort, agent },
+      {
+        ...options,
+        protocol: 'http:',
+        host: gwHost,
+        hostname: gwHost,
+        port: gwPort,
+        agent: agentFor(options.agent),
+      },
       third as never,
     );
   }) as typeof https.request;

@@ -21,6 +21,8 @@ export interface FunctionSpec {
   memoryMB: number;
   sourceMaps: boolean;
   runtime: string;
+  /** Asynchronous invocations (EventInvokeConfig): retries after a failed attempt, where a failed event goes. */
+  async: { maximumRetryAttempts: number; onFailure?: string };
 }
 
 export interface LambdaError {

@@ -64,6 +64,30 @@ test('fan-out latency: p50, p99 and the speedup over sequential posting, per roo
   }
 });
 
+test('function CPU per recipient: the shipped client beside the SDK client, in the same run', () => {
+  const { sdkCpuUsPerRecipient, leanCpuUsPerRecipient, ratio } = results.clientCpu!;
+  expectPositive({ sdkCpuUsPerRecipient, leanCpuUsPerRecipient, ratio });
+});
+
+test('latency-bound fan-out: concurrent and sequential with each answer delayed', () => {
+  for (const [latency, room] of Object.entries(results.latencyBound!)) {
+    expectPositive({ ...room });
+    // Deterministic floor: one at a time, every POST waits its latency.
+    expect(room.sequentialMs).toBeGreaterThanOrEqual(room.members * Number.parseInt(latency, 10));
+  }
+});
+
+test('cost model: every room size priced, the terms adding up to the total, the dominant one named', () => {
+  const cost = results.cost!;
+  expect(Object.keys(cost.byMembers)).toEqual(['10', '100', '1000', '10000']);
+  for (const room of Object.values(cost.byMembers)) {
+    const terms = Object.values(room.usdPerMillionSends);
+    expect(terms.reduce((a, b) => a + b, 0)).toBeCloseTo(room.total, 0);
+    expect(room.usdPerMillionSends[room.dominant]).toBe(Math.max(...terms));
+  }
+  expect(cost.byMembers['10000']!.counts.invocations).toBeGreaterThan(1);
+});
+
 test('delivery throughput: the gateway beside a bare ws server', () => {
   const { deliveriesPerSec, rawWsPerSec, fractionOfRaw } = results.throughput!;
   expectPositive({ deliveriesPerSec, rawWsPerSec, fractionOfRaw });
@@ -103,6 +127,9 @@ test('the table names every section', () => {
     'Delivery throughput',
     'Cold start',
     'Gateway memory',
+    'Function CPU per recipient',
+    'Latency-bound fan-out',
+    'Cost per million sends',
   ]) {
     expect(text).toContain(heading);
   }

@@ -37,6 +37,7 @@ test('drain lets the running invocation finish, then ends the instance', async (
     memoryMB: 128,
     sourceMaps: false,
     runtime: 'nodejs22.x',
+    async: { maximumRetryAttempts: 2 },
   };
   const fn = new LocalFunction(spec, { onLog: () => {} });
   const outcome = fn.invoke({});

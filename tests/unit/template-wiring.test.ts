@@ -265,14 +265,22 @@ describe('least-privilege IAM', () => {
     'SendFunction',
     'LeaveFunction',
     'HistoryFunction',
+    'FanoutFunction',
   ];
+  /** Actions beyond DynamoDB and ManageConnections, each on one resource of this template only. */
+  const others: Record<string, unknown> = {
+    'lambda:InvokeFunction': { 'Fn::GetAtt': ['FanoutFunction', 'Arn'] },
+    'sqs:SendMessage': { 'Fn::GetAtt': ['FanoutFailureQueue', 'Arn'] },
+  };
 
   test.each(functionIds)('%s: no wildcard action, DynamoDB only on the table and its index', (id) => {
     for (const statement of statementsOf(id)) {
       expect(statement.Effect).toBe('Allow');
       expect(resourcesOf(statement)).not.toContain('*');
-      for (const action of actions(statement))
-        expect(action).toMatch(/^(dynamodb:[A-Za-z]+|execute-api:ManageConnections)$/);
+      for (const action of actions(statement)) {
+        if (action in others) expect(resourcesOf(statement)).toEqual([others[action]]);
+        else expect(action).toMatch(/^(dynamodb:[A-Za-z]+|execute-api:ManageConnections)$/);
+      }
       for (const action of actions(statement)) expect(action).not.toMatch(/\*/);
       if (actions(statement).some((a) => a.startsWith('dynamodb:'))) {
         for (const resource of resourcesOf(statement)) expect([table, index]).toContainEqual(resource);

@@ -1,12 +1,14 @@
-import { Agent } from 'node:https';
-import {
-  ApiGatewayManagementApiClient,
-  GetConnectionCommand,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
 import { connectionsEndpointOverride } from './config';
 import type { ServerFrame } from './protocol';
+import { AwsHttpError, answerError, type Payload, payloadOf, signedRequest } from './signed-http';
 import type { WebSocketEvent } from './websocket-event';
+
+// A lean client for the `@connections` management API. The SDK's client spends about 0.8 ms of CPU per
+// POST (middleware stack, per-request config copies, serialisation); a fan-out posts the same bytes to
+// thousands of connections, so each POST here is one signature and one keep-alive write (signed-http.ts),
+// the frame serialised and hashed once per fan-out.
+
+export type { Payload };
 
 export interface ConnectionStatus {
   connectedAt?: string;
@@ -14,7 +16,18 @@ export interface ConnectionStatus {
   identity: { sourceIp?: string; userAgent?: string };
 }
 
-const clients = new Map<string, ApiGatewayManagementApiClient>();
+/** A frame as a payload for many POSTs. */
+export function framePayload(frame: ServerFrame): Payload {
+  return payloadOf(JSON.stringify(frame));
+}
+
+/** Time for one request once it has its socket: API Gateway answers a healthy POST in milliseconds. */
+const REQUEST_TIMEOUT_MS = 1500;
+
+/** 429s are retried with full-jitter backoff from this base, doubling up to the cap. */
+const THROTTLE_BACKOFF_MS = { base: 25, cap: 1000 };
+/** Without a deadline (no Lambda context), how many times a throttled POST is tried. */
+const THROTTLE_ATTEMPTS_WITHOUT_DEADLINE = 8;
 
 /** The stage's `@connections` endpoint: the override if configured, else `https://{domainName}/{stage}`. */
 export function connectionsEndpoint(event: WebSocketEvent): string {
@@ -22,52 +35,98 @@ export function connectionsEndpoint(event: WebSocketEvent): string {
   return connectionsEndpointOverride() ?? `https://${domainName}/${stage}`;
 }
 
-function clientFor(endpoint: string): ApiGatewayManagementApiClient {
-  let client = clients.get(endpoint);
-  if (!client) {
-    client = new ApiGatewayManagementApiClient({
-      endpoint,
-      // One retry only, and short timeouts: a hung recipient must not hold up the fan-out past the
-      // function timeout (API Gateway answers a healthy POST in milliseconds).
-      maxAttempts: 2,
-      requestHandler: {
-        connectionTimeout: 1000,
-        requestTimeout: 1500,
-        throwOnRequestTimeout: true,
-        httpsAgent: new Agent({ keepAlive: true, maxSockets: 64 }),
-      },
-    });
-    clients.set(endpoint, client);
-  }
-  return client;
+export interface ConnectionsApiOptions {
+  /** Epoch ms after which throttled POSTs are no longer retried (the invocation's end, less a margin). */
+  deadline?: number;
 }
 
-/** Pushes frames to clients and reads their status through the management API; one client per endpoint, reused. */
+/** Pushes frames to clients and reads their status through the management API. */
 export class ConnectionsApi {
-  private readonly client: ApiGatewayManagementApiClient;
+  private readonly url: URL;
+  private readonly basePath: string;
 
-  constructor(endpoint: string) {
-    this.client = clientFor(endpoint);
+  constructor(
+    readonly endpoint: string,
+    private readonly options: ConnectionsApiOptions = {},
+  ) {
+    this.url = new URL(endpoint);
+    this.basePath = this.url.pathname.replace(/\/+$/, '');
   }
 
   async post(connectionId: string, frame: ServerFrame): Promise<void> {
-    await this.client.send(
-      new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(JSON.stringify(frame)) }),
-    );
+    await this.postPayload(connectionId, framePayload(frame));
+  }
+
+  /**
+   * PostToConnection with a payload serialised once for the whole fan-out. A 429 (API Gateway's account
+   * throttle) is retried with jittered backoff while the deadline allows; a 5xx or a lost answer once.
+   */
+  async postPayload(connectionId: string, payload: Payload): Promise<void> {
+    let throttled = 0;
+    let failed = 0;
+    for (;;) {
+      try {
+        await this.call('POST', connectionId, payload);
+        return;
+      } catch (error) {
+        if (isThrottled(error)) {
+          const ceiling = Math.min(THROTTLE_BACKOFF_MS.cap, THROTTLE_BACKOFF_MS.base * 2 ** throttled++);
+          const delay = Math.random() * ceiling;
+          const { deadline } = this.options;
+          const allowed =
+            deadline === undefined
+              ? throttled < THROTTLE_ATTEMPTS_WITHOUT_DEADLINE
+              : Date.now() + delay < deadline;
+          if (!allowed) throw error;
+          await new Promise((resolve) => setTimeout(resolve, delay));
+        } else if (!isRetryable(error) || failed++ > 0) {
+          throw error;
+        }
+      }
+    }
   }
 
   /** GetConnection, in the protocol's own field names. */
   async get(connectionId: string): Promise<ConnectionStatus> {
-    const info = await this.client.send(new GetConnectionCommand({ ConnectionId: connectionId }));
-    return {
-      connectedAt: info.ConnectedAt?.toISOString(),
-      lastActiveAt: info.LastActiveAt?.toISOString(),
-      identity: { sourceIp: info.Identity?.SourceIp, userAgent: info.Identity?.UserAgent },
+    const info = JSON.parse(await this.call('GET', connectionId)) as {
+      connectedAt?: string;
+      lastActiveAt?: string;
+      identity?: { sourceIp?: string; userAgent?: string };
     };
+    return {
+      connectedAt: info.connectedAt,
+      lastActiveAt: info.lastActiveAt,
+      identity: { sourceIp: info.identity?.sourceIp, userAgent: info.identity?.userAgent },
+    };
+  }
+
+  private async call(method: 'GET' | 'POST', connectionId: string, payload?: Payload): Promise<string> {
+    const answer = await signedRequest({
+      service: 'execute-api',
+      url: this.url,
+      method,
+      // encodeURIComponent escapes `=` too, as the SDK does
+      path: `${this.basePath}/@connections/${encodeURIComponent(connectionId)}`,
+      ...(payload ? { payload, headers: { 'content-type': 'application/octet-stream' } } : {}),
+      timeoutMs: REQUEST_TIMEOUT_MS,
+    });
+    if (answer.status >= 200 && answer.status < 300) return answer.body;
+    throw answerError(answer);
   }
 }
 
-/** The SDK names the error class from the response's error type; 410 alone would be `Unknown`. */
+/** A connection API Gateway no longer has (410). */
 export function isGone(error: unknown): boolean {
   return error instanceof Error && error.name === 'GoneException';
+}
+
+/** API Gateway's account-level throttle (shared by messages and `@connections` calls). */
+export function isThrottled(error: unknown): boolean {
+  return error instanceof AwsHttpError && error.statusCode === 429;
+}
+
+/** A server error, no answer in time, or a failed socket: worth one more try. */
+function isRetryable(error: unknown): boolean {
+  if (error instanceof AwsHttpError) return error.statusCode >= 500 || error.statusCode === 0;
+  return error instanceof Error && 'code' in error; // ECONNRESET, ECONNREFUSED, ...
 }

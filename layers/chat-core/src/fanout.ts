@@ -1,6 +1,6 @@
 import type { ChatStore } from './chat-store';
 import { forEachConcurrently } from './concurrency';
-import { type ConnectionsApi, isGone } from './connections-api';
+import { type ConnectionsApi, framePayload, isGone, type Payload } from './connections-api';
 import { logger } from './logger';
 import { membershipFrame, type ServerFrame } from './protocol';
 
@@ -10,12 +10,28 @@ export interface FanoutResult {
   gone: string[];
   /** Recipients that could not be reached for another reason (logged). */
   failed: string[];
+  /** Recipients handed to fan-out function invocations (their results are in those invocations' logs). */
+  handedOff: number;
+}
+
+/** One shard of a big room's fan-out: what the fan-out function is invoked with. */
+export interface ShardEvent {
+  /** The stage's `@connections` endpoint. */
+  endpoint: string;
+  room: string;
+  frame: ServerFrame;
+  members: string[];
 }
 
 export interface FanoutDeps {
   store: ChatStore;
   connections: ConnectionsApi;
   concurrency: number;
+  /**
+   * Rooms with more members than `size` are split into shards of `size`, each posted to by an
+   * asynchronous invocation of the fan-out function.
+   */
+  shards?: { size: number; invoke(event: ShardEvent): Promise<void> };
 }
 
 export interface FanoutOptions {
@@ -23,7 +39,8 @@ export interface FanoutOptions {
    * The connection that made the request. It gets its frame after everyone else, straight to it and
    * never from the room index: the index lags on AWS (a fresh join may be missing, a fresh leave still
    * listed), and the requester's frame is its acknowledgement that the others have theirs, which also
-   * keeps each sender's messages in order for every reader.
+   * keeps each sender's messages in order for every reader. In a sharded room it says only that the
+   * shards are queued with Lambda.
    */
   requester?: string;
   /** What the requester gets instead of `frame` (e.g. an echo with fields only the sender may see). */
@@ -44,10 +61,72 @@ export async function fanOut(
 ): Promise<FanoutResult> {
   const { requester } = options;
   const members = await deps.store.listRoomMembers(room);
-  const result: FanoutResult = { delivered: 0, gone: [], failed: [] };
-  const deliver = async (connectionId: string, data: ServerFrame) => {
+  const others = members.filter((id) => id !== requester);
+  const result: FanoutResult = { delivered: 0, gone: [], failed: [], handedOff: 0 };
+  const { shards } = deps;
+  const sharded = shards !== undefined && others.length > shards.size;
+  // A sharded room is posted to by shard invocations only: this one stays short whatever the room's size.
+  const own = sharded ? [] : others;
+  await forEachConcurrently(sharded ? chunks(others, shards.size) : [], SHARDS_IN_PARALLEL, async (shard) => {
     try {
-      await deps.connections.post(connectionId, data);
+      await shards!.invoke({ endpoint: deps.connections.endpoint, room, frame, members: shard });
+      result.handedOff += shard.length;
+    } catch (error) {
+      // Lambda did not take the shard: this invocation posts to it instead.
+      logger.warn('could not hand a shard to the fan-out function', { room, error: error as Error });
+      own.push(...shard);
+    }
+  });
+  // Serialised (and hashed for signing) once, not once per recipient.
+  const payload = framePayload(frame);
+  await postToAll(deps, room, own, payload, result);
+  if (requester)
+    await postToAll(
+      deps,
+      room,
+      [requester],
+      options.requesterFrame ? framePayload(options.requesterFrame) : payload,
+      result,
+    );
+  logger.info('fan-out done', { room, frameType: frame.type, members: members.length, ...summary(result) });
+  await forEachConcurrently(result.gone, deps.concurrency, (id) => removeGoneMember(deps, id));
+  return result;
+}
+
+/** The fan-out function's work: one shard of a room's members, gone ones removed and announced. */
+export async function fanOutShard(deps: FanoutDeps, event: ShardEvent): Promise<FanoutResult> {
+  const result: FanoutResult = { delivered: 0, gone: [], failed: [], handedOff: 0 };
+  await postToAll(deps, event.room, event.members, framePayload(event.frame), result);
+  logger.info('shard fan-out done', {
+    room: event.room,
+    frameType: event.frame.type,
+    members: event.members.length,
+    ...summary(result),
+  });
+  await forEachConcurrently(result.gone, deps.concurrency, (id) => removeGoneMember(deps, id));
+  return result;
+}
+
+/** Shard invocations requested at once. */
+const SHARDS_IN_PARALLEL = 8;
+
+function chunks<T>(items: T[], size: number): T[][] {
+  return Array.from({ length: Math.ceil(items.length / size) }, (_, i) =>
+    items.slice(i * size, (i + 1) * size),
+  );
+}
+
+/** Posts one payload to each recipient with bounded concurrency; failures are sorted into the result. */
+async function postToAll(
+  deps: FanoutDeps,
+  room: string,
+  recipients: string[],
+  payload: Payload,
+  result: FanoutResult,
+): Promise<void> {
+  await forEachConcurrently(recipients, deps.concurrency, async (connectionId) => {
+    try {
+      await deps.connections.postPayload(connectionId, payload);
       result.delivered++;
     } catch (error) {
       if (isGone(error)) {
@@ -61,13 +140,7 @@ export async function fanOut(
         });
       }
     }
-  };
-  const others = members.filter((id) => id !== requester);
-  await forEachConcurrently(others, deps.concurrency, (id) => deliver(id, frame));
-  if (requester) await deliver(requester, options.requesterFrame ?? frame);
-  logger.info('fan-out done', { room, frameType: frame.type, members: members.length, ...summary(result) });
-  await forEachConcurrently(result.gone, deps.concurrency, (id) => removeGoneMember(deps, id));
-  return result;
+  });
 }
 
 /**
@@ -96,6 +169,6 @@ export async function announceDepartures(
   });
 }
 
-function summary({ delivered, gone, failed }: FanoutResult) {
-  return { delivered, gone: gone.length, failed: failed.length };
+function summary({ delivered, gone, failed, handedOff }: FanoutResult) {
+  return { delivered, gone: gone.length, failed: failed.length, handedOff };
 }

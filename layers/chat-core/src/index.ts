@@ -25,6 +25,7 @@ export { logger } from './logger';
 export { createChatService } from './model/service';
 export * from './protocol';
 export { chatStore, type RouteContext, webSocketRoute } from './route';
+export { fanoutShardHandler } from './shard';
 export * from './subprotocol';
 export * from './validation';
 export { type WebSocketEvent, type WebSocketResult, webSocketEvent } from './websocket-event';

@@ -3,6 +3,8 @@ import { ChatStore, type MembershipRecord } from './chat-store';
 import {
   connectionLifetimeSeconds,
   fanoutConcurrency,
+  fanoutFunctionName,
+  fanoutShardSize,
   maxRoomsPerConnection,
   messageLifetimeSeconds,
   messageRateLimit,
@@ -12,7 +14,8 @@ import {
 import { ConnectionsApi, connectionsEndpoint } from './connections-api';
 import { dynamoDbClient } from './dynamodb';
 import { ChatError } from './errors';
-import { announceDepartures, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
+import { announceDepartures, type FanoutDeps, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
+import { invokeAsync } from './lambda-invoke';
 import { logger } from './logger';
 import { errorFrame, type ServerFrame } from './protocol';
 import { validateRoomId } from './validation';
@@ -34,6 +37,19 @@ export function chatStore(): ChatStore {
   return store;
 }
 
+/** What a fan-out needs, from the environment: big rooms are sharded when a fan-out function is configured. */
+export function fanoutDeps(connections: ConnectionsApi): FanoutDeps {
+  const functionName = fanoutFunctionName();
+  return {
+    store: chatStore(),
+    connections,
+    concurrency: fanoutConcurrency(),
+    ...(functionName
+      ? { shards: { size: fanoutShardSize(), invoke: (event) => invokeAsync(functionName, event) } }
+      : {}),
+  };
+}
+
 /** What a route's logic gets: the event, the caller, and the shared services. */
 export interface RouteContext {
   event: WebSocketEvent;
@@ -51,10 +67,24 @@ export interface RouteContext {
 type RouteLogic = (context: RouteContext) => Promise<WebSocketResult | undefined>;
 type Handler = (event: unknown, context?: Context) => Promise<WebSocketResult>;
 
-function routeContext(event: WebSocketEvent): RouteContext {
+/** Time kept back from the invocation's end when retrying throttled POSTs: logging and returning. */
+const DEADLINE_MARGIN_MS = 1000;
+
+/** When to stop retrying: shortly before the invocation times out. */
+export function invocationDeadline(lambdaContext: Context | undefined): number | undefined {
+  return lambdaContext
+    ? Date.now() + lambdaContext.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
+    : undefined;
+}
+
+function routeContext(event: WebSocketEvent, lambdaContext: Context | undefined): RouteContext {
   const connectionId = event.requestContext.connectionId;
-  const connections = new ConnectionsApi(connectionsEndpoint(event));
-  const deps = { store: chatStore(), connections, concurrency: fanoutConcurrency() };
+  const deadline = invocationDeadline(lambdaContext);
+  const connections = new ConnectionsApi(
+    connectionsEndpoint(event),
+    deadline === undefined ? {} : { deadline },
+  );
+  const deps = fanoutDeps(connections);
   return {
     event,
     connectionId,
@@ -83,7 +113,7 @@ export function webSocketRoute(logic: RouteLogic): Handler {
     if (lambdaContext) logger.addContext(lambdaContext);
     logger.appendKeys({ connectionId, routeKey, requestId });
     try {
-      return (await logic(routeContext(event))) ?? { statusCode: 200 };
+      return (await logic(routeContext(event, lambdaContext))) ?? { statusCode: 200 };
     } catch (error) {
       const expected = error instanceof ChatError;
       if (expected) logger.info('request refused', { code: error.code, reason: error.message });

@@ -1,0 +1,32 @@
+import type { Context } from 'aws-lambda';
+import * as z from 'zod/mini';
+import { ConnectionsApi } from './connections-api';
+import { fanOutShard, type ShardEvent } from './fanout';
+import { logger } from './logger';
+import { fanoutDeps, invocationDeadline } from './route';
+
+/** What a send hands over (fanout.ts ShardEvent); anything else is refused before a POST is made. */
+const shardEvent = z.object({
+  endpoint: z.url({ protocol: /^https?$/ }),
+  room: z.string().check(z.minLength(1)),
+  frame: z.looseObject({ type: z.string() }),
+  members: z.array(z.string().check(z.minLength(1))).check(z.minLength(1)),
+});
+
+/**
+ * The fan-out function: posts one shard of a room's fan-out. It returns normally even when some members
+ * could not be reached (they are logged): an error would make Lambda retry the whole shard, posting
+ * again to everyone who already has the frame.
+ */
+export async function fanoutShardHandler(rawEvent: unknown, lambdaContext?: Context): Promise<void> {
+  const parsed = shardEvent.safeParse(rawEvent);
+  if (!parsed.success) {
+    logger.error('not a fan-out shard event', { issues: parsed.error.issues });
+    return;
+  }
+  if (lambdaContext) logger.addContext(lambdaContext);
+  const event = parsed.data as ShardEvent;
+  const deadline = invocationDeadline(lambdaContext);
+  const connections = new ConnectionsApi(event.endpoint, deadline === undefined ? {} : { deadline });
+  await fanOutShard(fanoutDeps(connections), event);
+}
