@@ -31,7 +31,7 @@ export class AwsHttpError extends Error {
 }
 
 /** SHA-256 and its HMAC from node:crypto, in the shape the signer wants. */
-class NodeSha256 {
+export class NodeSha256 {
   private readonly hash;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     this.hash = secret
