@@ -139,7 +139,8 @@ maybe('the chat page in Chromium', () => {
     await other.request({ action: 'join', room }, 'history');
     const pageJoined = other.next((f) => f.type === 'joined' && f.name === 'Pat');
     await joinAs(page, 'Pat', room);
-    const pageId = String((await pageJoined).connectionId);
+    const pageHandle = (await pageJoined).handle;
+    const pageId = stack.connectionIdOf(pageHandle);
     await other.request({ action: 'send', room, msg: 'before the drop' }, 'message');
     await logLine(page, `[${room}] Other: before the drop`).waitFor();
 
@@ -147,7 +148,7 @@ maybe('the chat page in Chromium', () => {
     // The page's rejoin is an event the other member sees: Pat joins again on a new connection. (The
     // page's brief "reconnecting" status is no event to wait for: on a fast machine it is gone at once.)
     const pageRejoined = other.next(
-      (f) => f.type === 'joined' && f.name === 'Pat' && f.connectionId !== pageId,
+      (f) => f.type === 'joined' && f.name === 'Pat' && f.handle !== pageHandle,
     );
     expect(
       (await connectionsFetch(`${stack.connectionsUrl}/${encodeURIComponent(pageId)}`, { method: 'DELETE' }))

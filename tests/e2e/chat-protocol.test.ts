@@ -4,7 +4,7 @@ import { connect as netConnect } from 'node:net';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ChatStore, handleOf } from 'chat-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
-import { connectionIdOf, scanTable } from '../support/table-contents';
+import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
@@ -41,14 +41,14 @@ async function connect(name?: string): Promise<TestClient> {
 
 /**
  * Joins a room and returns the client's own connection id: its handle is in the `joined` frame it gets for
- * itself (`you: true`), and the table knows which connection has it.
+ * itself (`you: true`), and the stack knows which connection has it.
  */
 async function join(client: TestClient, room: string): Promise<string> {
   const history = client.next((f) => f.type === 'history' && f.room === room);
   const joined = await client.request({ action: 'join', room }, 'joined');
   expect(joined).toMatchObject({ type: 'joined', room, handle: expect.any(String), you: true });
   await history;
-  return connectionIdOf(db, stack.tableName, joined.handle as string);
+  return stack.connectionIdOf(joined.handle);
 }
 
 /**

@@ -129,7 +129,7 @@ maybe('the chat page keeps what was typed', () => {
     const sender = await other(room);
     const pageJoined = sender.next((f) => f.type === 'joined' && f.name === 'Pat');
     await joinAs(page, 'Pat', room);
-    const pageId = String((await pageJoined).connectionId);
+    const pageId = stack.connectionIdOf((await pageJoined).handle);
     const first = await sender.request({ action: 'send', room, msg: 'before the outage' }, 'message');
     await page.locator(`#log li[data-id="${first.id}"]`).waitFor();
 
