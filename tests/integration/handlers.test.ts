@@ -54,7 +54,11 @@ describe('$connect', () => {
       query: { name: 'x'.repeat(40) },
     });
     const outcome = await harness.invoke('ConnectFunction', event);
-    expect(outcome.result).toEqual({ statusCode: 400, body: '"name" must be 1-32 characters' });
+    expect(outcome.result).toEqual({
+      statusCode: 400,
+      headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+      body: '"name" must be 1-32 characters',
+    });
     expect(await scanTable(harness.db.client, harness.db.table)).toEqual(before);
   });
 });
