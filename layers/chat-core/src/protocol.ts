@@ -6,15 +6,17 @@ import { lowestIdAt, timeOfId } from './ids';
 
 // The frames the server sends (see the README's protocol section).
 
-/** Who a member is: the server's record, never the client's claim. */
+/**
+ * Who a member is: the server's record, never the client's claim. The connection id is never sent: a
+ * client could use another's to aim at it (e.g. in a support request or a log); the handle is enough.
+ */
 export interface Member {
-  connectionId: string;
-  name?: string;
   /**
    * Short and stable per signed-in user (per connection without sign-in): tells two members of the same
-   * name apart, and shows two connections of one user as one person.
+   * name apart, and shows two connections of one user as one person (clients count connections per handle).
    */
   handle: string;
+  name?: string;
 }
 
 /**
@@ -28,7 +30,33 @@ export function handleOf(connectionId: string, userId?: string): string {
 }
 
 function member(connectionId: string, name: string | undefined, userId: string | undefined): Member {
-  return { connectionId, ...(name === undefined ? {} : { name }), handle: handleOf(connectionId, userId) };
+  return { handle: handleOf(connectionId, userId), ...(name === undefined ? {} : { name }) };
+}
+
+/** A member as the room's presence shows it. */
+export function memberOf({ connectionId, name, userId }: MemberIdentity): Member {
+  return member(connectionId, name, userId);
+}
+
+/** What a member is known by on the server: a membership or a connection record. */
+export interface MemberIdentity {
+  connectionId: string;
+  name?: string;
+  userId?: string;
+}
+
+/**
+ * Rooms with more members than this get a member count instead of the list, and no `joined`/`left`/`typing`
+ * fan-out: presence traffic grows with the square of the room's size (every join tells every member).
+ */
+export const PRESENCE_LIST_LIMIT = 100;
+
+/** The room's presence: the count, and the members when there are at most PRESENCE_LIST_LIMIT. */
+export interface MembersFrame {
+  type: 'members';
+  room: string;
+  count: number;
+  members?: Member[];
 }
 
 export interface MessageFrame {
@@ -43,8 +71,11 @@ export interface MessageFrame {
 }
 
 export type ServerFrame =
-  | ({ type: 'joined' | 'left'; room: string } & Member)
+  /** `you: true` only in the joiner's own `joined`: how a client learns its own handle. */
+  | ({ type: 'joined' | 'left'; room: string; you?: true } & Member)
   | MessageFrame
+  | MembersFrame
+  | ({ type: 'typing'; room: string } & Member)
   | { type: 'history'; room: string; messages: MessageFrame[]; more: boolean }
   | { type: 'pong' }
   | {
@@ -57,10 +88,18 @@ export type ServerFrame =
     }
   | { type: 'help'; echo: string; actions: Record<string, unknown>; connection: ConnectionStatus };
 
-/** `joined` / `left`, saying who from the server's record of the membership. */
-export function membershipFrame(type: 'joined' | 'left', membership: MembershipRecord): ServerFrame {
-  const { roomId: room, connectionId, name, userId } = membership;
-  return { type, room, ...member(connectionId, name, userId) };
+/** `joined` / `left` / `typing`, saying who from the server's record of the membership. */
+export function membershipFrame(type: 'joined' | 'left' | 'typing', membership: MembershipRecord): ServerFrame {
+  return { type, room: membership.roomId, ...memberOf(membership) };
+}
+
+export function membersFrame(room: string, presence: { count: number; members?: MemberIdentity[] }): MembersFrame {
+  return {
+    type: 'members',
+    room,
+    count: presence.count,
+    ...(presence.members ? { members: presence.members.map(memberOf) } : {}),
+  };
 }
 
 /** The `message` frame for a stored message (live delivery and history replay send the same thing). */
@@ -104,13 +143,27 @@ export function replayAfter(since: string): string {
   return lowestIdAt(timeOfId(since) - SINCE_OVERLAP_MS);
 }
 
-/** The actions a client can send, each with an example (the `help` reply lists them). */
+/**
+ * The actions a client can send (the `help` reply lists them): each with an example that works as it
+ * stands when pasted, and its optional fields described beside it, never as placeholder values.
+ */
 export const ACTIONS = {
-  join: { action: 'join', room: 'room1', since: '<optional: last message id seen>' },
-  send: { action: 'send', room: 'room1', msg: 'hello', clientMsgId: '<optional: your id for this send>' },
-  leave: { action: 'leave', room: 'room1' },
-  history: { action: 'history', room: 'room1', before: '<optional: message id>', limit: 50 },
-  ping: { action: 'ping' },
+  join: {
+    example: { action: 'join', room: 'room1' },
+    optional: { since: 'a message id you saw: the history replays what came after it' },
+  },
+  send: {
+    example: { action: 'send', room: 'room1', msg: 'hello' },
+    optional: { clientMsgId: '16-64 characters of A-Z a-z 0-9 _ - (e.g. a UUID): a resend is stored once' },
+  },
+  leave: { example: { action: 'leave', room: 'room1' } },
+  history: {
+    example: { action: 'history', room: 'room1', limit: 50 },
+    optional: { before: 'a message id: the messages before it', limit: '1-100, default 50' },
+  },
+  members: { example: { action: 'members', room: 'room1' } },
+  typing: { example: { action: 'typing', room: 'room1' }, note: 'relayed to the room at most every 3 s' },
+  ping: { example: { action: 'ping' }, note: 'send every 60 s: keeps you in rooms\' member lists' },
 } as const;
 
 /** The JSON object a client sent, or a BAD_REQUEST. */
@@ -139,3 +192,15 @@ export function errorFrame(error: unknown, context: { action?: string; room?: st
     ...(error instanceof RetryLaterError ? { retryAfterMs: error.retryAfterMs } : {}),
   };
 }
+
+/** How often clients send `ping` (the chat page does): it keeps them in rooms' member lists. */
+export const PING_INTERVAL_MS = 60_000;
+
+/**
+ * A member whose connection has not pinged (or connected) for this long is checked with API Gateway
+ * before it is listed in a `members` answer: 2.5 ping intervals, so one lost or late ping is no reason.
+ */
+export const LIVENESS_MS = 2.5 * PING_INTERVAL_MS;
+
+/** The server relays at most one `typing` per member and room per this many ms; extra ones are dropped. */
+export const TYPING_RELAY_INTERVAL_MS = 3_000;
