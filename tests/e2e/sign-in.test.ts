@@ -9,6 +9,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { handleOf } from 'chat-core';
 import { chromium } from 'playwright-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
+import { chooseName, joinRoom } from '../support/chat-page';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
@@ -167,9 +168,8 @@ describe('the chat page signs in through the local issuer', () => {
         : TestClient.connect(stack.webSocketUrl, { protocols: ['chat', watcherToken] }));
       await joinedFrame(watcher, room);
       const seen = watcher.next((f) => f.type === 'joined' && f.name === 'Pat');
-      await page.getByLabel('Name').fill('Pat');
-      await page.getByLabel('Room').fill(room);
-      await page.getByRole('button', { name: 'Join' }).click();
+      await chooseName(page, 'Pat');
+      await joinRoom(page, room);
       const joined = await seen;
       // The name and user come from the signed token: the handle is the user's, not the connection's.
       const sub = String(claimsOf(stack.issuer!.tokenFor('Pat')).sub);
