@@ -11,11 +11,13 @@ function isPing(body: string | null | undefined): boolean {
 }
 
 /**
- * $default: `{"action":"ping"}` gets `pong` (keeps a connection from idling out without a route of its
- * own); anything else unroutable gets `help`, with the caller's own connection info from @connections.
+ * $default: `{"action":"ping"}` records that the connection is alive (one write: it keeps the caller in
+ * member lists) and gets `pong` (keeps a connection from idling out without a route of its own); anything
+ * else unroutable gets `help`, with the caller's own connection info from @connections.
  */
-export const handler = webSocketRoute(async ({ event, connectionId, connections, reply }) => {
+export const handler = webSocketRoute(async ({ event, connectionId, store, connections, reply }) => {
   if (isPing(event.body)) {
+    await store.markSeen(connectionId);
     await reply({ type: 'pong' });
     return undefined;
   }

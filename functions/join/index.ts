@@ -4,6 +4,7 @@ import {
   historyFrame,
   membershipFrame,
   parseRequestBody,
+  presenceAudience,
   replayAfter,
   validateMessageId,
   validateRoomId,
@@ -11,11 +12,12 @@ import {
 } from 'chat-core';
 
 /**
- * join: adds the caller to a room; every member, the joiner last, gets `joined`. Then the joiner gets
- * `history`: the messages after `since` (a reconnecting client's last seen id, with an overlap the
- * client drops by id), or the latest 50, as many as fit in one frame.
+ * join: adds the caller to a room; every member, the joiner last, gets `joined` (in a room of at most
+ * PRESENCE_LIST_LIMIT members; above it only the joiner). Then the joiner gets `members` and `history`: the
+ * messages after `since` (a reconnecting client's last seen id, with an overlap the client drops by id),
+ * or the latest 50, as many as fit in one frame.
  */
-export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast, reply }) => {
+export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast, members, reply }) => {
   const request = parseRequestBody(event.body);
   const room = validateRoomId(request.room);
   const since = request.since === undefined ? undefined : validateMessageId(request.since, 'since');
@@ -23,7 +25,15 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
   const connection = await store.checkJoin(connectionId, room);
   await store.takeRequestToken(connectionId);
   const membership = await store.joinRoom(connectionId, room, connection);
-  await broadcast(room, membershipFrame('joined', membership), { requester: connectionId });
+  // One bounded read of the room serves both the fan-out and the joiner's member list.
+  const audience = await presenceAudience(store, room);
+  const joined = membershipFrame('joined', membership);
+  await broadcast(room, joined, {
+    requester: connectionId,
+    requesterFrame: { ...joined, you: true },
+    recipients: audience ?? [],
+  });
+  await reply(await members(room, membership, audience));
   const page = await store.roomHistory(room, {
     ...(since ? { after: replayAfter(since) } : {}),
     limit: HISTORY_DEFAULT_LIMIT,

@@ -51,7 +51,9 @@ describe('routes', () => {
       'history',
       'join',
       'leave',
+      'members',
       'send',
+      'typing',
     ]);
   });
 
@@ -265,6 +267,8 @@ describe('least-privilege IAM', () => {
     'SendFunction',
     'LeaveFunction',
     'HistoryFunction',
+    'MembersFunction',
+    'TypingFunction',
     'FanoutFunction',
   ];
   /** Actions beyond DynamoDB and ManageConnections, each on one resource of this template only. */
@@ -316,8 +320,14 @@ describe('least-privilege IAM', () => {
     const limited = ['dynamodb:GetItem', 'dynamodb:UpdateItem'];
     expect(dynamo('ConnectFunction')).toEqual(['dynamodb:PutItem']);
     expect(dynamo('DisconnectFunction')).toEqual(cleanup);
-    expect(dynamo('DefaultFunction')).toEqual([]);
-    expect(dynamo('JoinFunction')).toEqual([...limited, 'dynamodb:PutItem', ...cleanup].sort());
+    // ping records that the connection is alive.
+    expect(dynamo('DefaultFunction')).toEqual(['dynamodb:UpdateItem']);
+    // A members answer reads the listed members' connection items in batches.
+    const listing = [...limited, 'dynamodb:BatchGetItem', ...cleanup];
+    expect(dynamo('JoinFunction')).toEqual([...listing, 'dynamodb:PutItem'].sort());
+    expect(dynamo('MembersFunction')).toEqual(listing.sort());
+    // The typing throttle is one conditional update of the membership.
+    expect(dynamo('TypingFunction')).toEqual(['dynamodb:UpdateItem', ...cleanup].sort());
     expect(dynamo('SendFunction')).toEqual([...limited, 'dynamodb:PutItem', ...cleanup].sort());
     expect(dynamo('HistoryFunction')).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
     expect(dynamo('LeaveFunction')).toEqual([...limited, ...cleanup].sort());

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { forEachConcurrently } from './concurrency';
 import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
 import { alreadyJoined, ChatError, notAMember, RateLimitedError, RetryLaterError } from './errors';
@@ -136,10 +137,14 @@ async function retryingConflicts<R extends { canceled: boolean; data: { code?: s
 /** The data operations the handlers call; every read filters out items whose TTL has passed. */
 export class ChatStore {
   private readonly service: ChatService;
-  private readonly now: () => number;
+  /** For what ElectroDB cannot ask: a Query that only counts. */
+  private readonly documents: DynamoDBDocumentClient;
+  /** The store's clock, epoch ms (injectable: tests move it past expiry and liveness). */
+  readonly now: () => number;
 
   constructor(private readonly options: ChatStoreOptions) {
     this.service = createChatService(options.client, options.table);
+    this.documents = DynamoDBDocumentClient.from(options.client);
     this.now = options.now ?? Date.now;
   }
 
@@ -157,6 +162,7 @@ export class ChatStore {
       connectedAt: input.connectedAt,
       // From the time of registering (not the event's connectedAt), so a replayed sample event is live too.
       expiresAt: this.nowSeconds() + this.options.connectionLifetimeSeconds,
+      seenAt: this.now(),
       ...(input.name === undefined ? {} : { name: validateDisplayName(input.name) }),
       ...(input.userId === undefined ? {} : { userId: validateUserId(input.userId) }),
       ...(input.sourceIp ? { sourceIp: input.sourceIp } : {}),
@@ -311,13 +317,109 @@ export class ChatStore {
     throw new RateLimitedError(Math.ceil(interval));
   }
 
-  /** Connection ids of a room's live members: one paginated Query on the room index, every page. */
-  async listRoomMembers(roomId: string): Promise<string[]> {
-    const { data } = await this.service.entities.membership.query
-      .byRoom({ roomId: validateRoomId(roomId) })
-      .where((attr, op) => op.gt(attr.expiresAt, this.nowSeconds()))
-      .go({ ...this.queryOptions(), attributes: ['connectionId'] });
+  /**
+   * Connection ids of a room's live members: one paginated Query on the room index, every page; or, with
+   * `upTo`, no more than that many (pages of that size, so a big room costs no more than a small one).
+   */
+  async listRoomMembers(roomId: string, upTo?: number): Promise<string[]> {
+    const { data } = await this.roomIndexQuery(roomId).go({
+      ...this.queryOptions(),
+      attributes: ['connectionId'],
+      ...(upTo === undefined ? {} : { count: upTo, limit: this.options.pageSize ?? upTo }),
+    });
     return data.map((member) => member.connectionId);
+  }
+
+  /**
+   * How many live members a room has, counted by DynamoDB (`Select: COUNT`): it still reads the room's
+   * index entries (a few dozen bytes each), but returns none of them.
+   */
+  async countRoomMembers(roomId: string): Promise<number> {
+    const params = this.roomIndexQuery(roomId).params<QueryCommandInput>();
+    delete params.ProjectionExpression;
+    let count = 0;
+    let cursor: QueryCommandInput['ExclusiveStartKey'];
+    do {
+      const page = await this.documents.send(
+        new QueryCommand({
+          ...params,
+          Select: 'COUNT',
+          ...(this.options.pageSize ? { Limit: this.options.pageSize } : {}),
+          ...(cursor ? { ExclusiveStartKey: cursor } : {}),
+        }),
+      );
+      count += page.Count ?? 0;
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    return count;
+  }
+
+  private roomIndexQuery(roomId: string) {
+    return this.service.entities.membership.query
+      .byRoom({ roomId: validateRoomId(roomId) })
+      .where((attr, op) => op.gt(attr.expiresAt, this.nowSeconds()));
+  }
+
+  /**
+   * Live connections by id, from one BatchGetItem per 100 (eventually consistent: half a read unit each);
+   * ids without a live connection are left out.
+   */
+  async getConnections(connectionIds: string[]): Promise<ConnectionRecord[]> {
+    if (connectionIds.length === 0) return [];
+    let keys = connectionIds.map((connectionId) => ({ connectionId: validateConnectionId(connectionId) }));
+    const found: ConnectionRecord[] = [];
+    for (let attempt = 1; keys.length > 0; attempt++) {
+      const { data, unprocessed } = await this.service.entities.connection.get(keys).go();
+      found.push(...data);
+      keys = unprocessed;
+      if (keys.length > 0) {
+        if (attempt === CONFLICT_ATTEMPTS) throw new Error(`${keys.length} connections were not read`);
+        await conflictBackoff(attempt);
+      }
+    }
+    const now = this.nowSeconds();
+    return found.filter((connection) => connection.expiresAt > now);
+  }
+
+  /** Records that a connection is alive (its `ping`): one write, none for an unknown connection. */
+  async markSeen(connectionId: string): Promise<void> {
+    try {
+      await retryingConflictErrors(() =>
+        this.service.entities.connection
+          .patch({ connectionId: validateConnectionId(connectionId) })
+          .set({ seenAt: this.now() })
+          .go({ response: 'none' }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailure(error)) throw error;
+    }
+  }
+
+  /**
+   * Whether a member's `typing` may be relayed now: at most once per `intervalMs` per member and room, kept
+   * on the membership by one conditional write. Returns the membership when it may, undefined when it came
+   * too soon; NOT_A_MEMBER when the connection is not in the room.
+   */
+  async takeTypingTurn(
+    connectionId: string,
+    roomId: string,
+    intervalMs: number,
+  ): Promise<MembershipRecord | undefined> {
+    const now = this.now();
+    const result = await retryingConflictErrors(() =>
+      this.service.entities.membership
+        .patch({ connectionId: validateConnectionId(connectionId), roomId: validateRoomId(roomId) })
+        .set({ typingAt: now })
+        .where(
+          (attr, op) =>
+            `${op.gt(attr.expiresAt, Math.floor(now / 1000))} AND (${op.notExists(attr.typingAt)} OR ${op.lte(attr.typingAt, now - intervalMs)})`,
+        )
+        .go({ response: 'all_new', returnOnConditionCheckFailure: 'all_old' }),
+    );
+    if (!result.rejected) return result.data as MembershipRecord;
+    const old = result.data as MembershipRecord | null;
+    if (!old || old.expiresAt <= Math.floor(now / 1000)) throw notAMember(roomId);
+    return undefined;
   }
 
   /** A connection's live memberships (from the connection's own partition). */

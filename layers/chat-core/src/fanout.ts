@@ -2,7 +2,7 @@ import type { ChatStore } from './chat-store';
 import { forEachConcurrently } from './concurrency';
 import { type ConnectionsApi, framePayload, isGone, type Payload } from './connections-api';
 import { logger } from './logger';
-import { membershipFrame, type ServerFrame } from './protocol';
+import { membershipFrame, PRESENCE_LIST_LIMIT, type ServerFrame } from './protocol';
 
 export interface FanoutResult {
   delivered: number;
@@ -43,8 +43,13 @@ export interface FanoutOptions {
    * shards are queued with Lambda.
    */
   requester?: string;
-  /** What the requester gets instead of `frame` (e.g. an echo with fields only the sender may see). */
-  requesterFrame?: ServerFrame;
+  /**
+   * What the requester gets instead of `frame` (e.g. an echo with fields only the sender may see); null:
+   * nothing (its own `typing`).
+   */
+  requesterFrame?: ServerFrame | null;
+  /** The room's members, when the caller has read them already (see presenceAudience); else the index is read. */
+  recipients?: string[];
 }
 
 /**
@@ -60,7 +65,7 @@ export async function fanOut(
   options: FanoutOptions = {},
 ): Promise<FanoutResult> {
   const { requester } = options;
-  const members = await deps.store.listRoomMembers(room);
+  const members = options.recipients ?? (await deps.store.listRoomMembers(room));
   const others = members.filter((id) => id !== requester);
   const result: FanoutResult = { delivered: 0, gone: [], failed: [], handedOff: 0 };
   const { shards } = deps;
@@ -80,7 +85,7 @@ export async function fanOut(
   // Serialised (and hashed for signing) once, not once per recipient.
   const payload = framePayload(frame);
   await postToAll(deps, room, own, payload, result);
-  if (requester)
+  if (requester && options.requesterFrame !== null)
     await postToAll(
       deps,
       room,
@@ -147,7 +152,7 @@ async function postToAll(
  * Removes a connection that API Gateway says is gone and tells its rooms. Only the memberships this
  * call deleted are announced, so a member is announced gone once however many fan-outs meet its 410.
  */
-async function removeGoneMember(deps: FanoutDeps, connectionId: string): Promise<void> {
+export async function removeGoneMember(deps: FanoutDeps, connectionId: string): Promise<void> {
   try {
     const { memberships } = await deps.store.removeConnection(connectionId);
     await announceDepartures(deps, memberships);
@@ -159,14 +164,25 @@ async function removeGoneMember(deps: FanoutDeps, connectionId: string): Promise
 /** Rooms told at once when a connection leaves several (each fan-out has its own concurrency). */
 const ROOMS_IN_PARALLEL = 4;
 
-/** Tells each room a membership was in that the member left. */
+/** Tells each room a membership was in that the member left (rooms up to PRESENCE_LIST_LIMIT members). */
 export async function announceDepartures(
   deps: FanoutDeps,
   memberships: Parameters<typeof membershipFrame>[1][],
 ): Promise<void> {
   await forEachConcurrently(memberships, ROOMS_IN_PARALLEL, async (membership) => {
-    await fanOut(deps, membership.roomId, membershipFrame('left', membership));
+    const recipients = await presenceAudience(deps.store, membership.roomId);
+    if (recipients)
+      await fanOut(deps, membership.roomId, membershipFrame('left', membership), { recipients });
   });
+}
+
+/**
+ * Who hears of a room's presence changes (`joined`, `left`, `typing`): its members, read with a bounded
+ * Query, or undefined (nobody but the requester) above PRESENCE_LIST_LIMIT.
+ */
+export async function presenceAudience(store: ChatStore, room: string): Promise<string[] | undefined> {
+  const members = await store.listRoomMembers(room, PRESENCE_LIST_LIMIT + 1);
+  return members.length > PRESENCE_LIST_LIMIT ? undefined : members;
 }
 
 function summary({ delivered, gone, failed, handedOff }: FanoutResult) {

@@ -19,7 +19,13 @@ export {
   RateLimitedError,
   ValidationError,
 } from './errors';
-export { announceDepartures, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
+export {
+  announceDepartures,
+  type FanoutOptions,
+  type FanoutResult,
+  fanOut,
+  presenceAudience,
+} from './fanout';
 export { lowestIdAt, timeOfId, timeSortableId } from './ids';
 export { logger } from './logger';
 export { createChatService } from './model/service';

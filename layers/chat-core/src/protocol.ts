@@ -70,12 +70,13 @@ export interface MessageFrame {
   clientMsgId?: string;
 }
 
+/** A change in a room's presence; `you: true` only in the joiner's own `joined` (how it learns its handle). */
+export type PresenceFrame = { type: 'joined' | 'left' | 'typing'; room: string; you?: true } & Member;
+
 export type ServerFrame =
-  /** `you: true` only in the joiner's own `joined`: how a client learns its own handle. */
-  | ({ type: 'joined' | 'left'; room: string; you?: true } & Member)
+  | PresenceFrame
   | MessageFrame
   | MembersFrame
-  | ({ type: 'typing'; room: string } & Member)
   | { type: 'history'; room: string; messages: MessageFrame[]; more: boolean }
   | { type: 'pong' }
   | {
@@ -89,11 +90,14 @@ export type ServerFrame =
   | { type: 'help'; echo: string; actions: Record<string, unknown>; connection: ConnectionStatus };
 
 /** `joined` / `left` / `typing`, saying who from the server's record of the membership. */
-export function membershipFrame(type: 'joined' | 'left' | 'typing', membership: MembershipRecord): ServerFrame {
+export function membershipFrame(type: PresenceFrame['type'], membership: MembershipRecord): PresenceFrame {
   return { type, room: membership.roomId, ...memberOf(membership) };
 }
 
-export function membersFrame(room: string, presence: { count: number; members?: MemberIdentity[] }): MembersFrame {
+export function membersFrame(
+  room: string,
+  presence: { count: number; members?: MemberIdentity[] },
+): MembersFrame {
   return {
     type: 'members',
     room,
@@ -163,7 +167,7 @@ export const ACTIONS = {
   },
   members: { example: { action: 'members', room: 'room1' } },
   typing: { example: { action: 'typing', room: 'room1' }, note: 'relayed to the room at most every 3 s' },
-  ping: { example: { action: 'ping' }, note: 'send every 60 s: keeps you in rooms\' member lists' },
+  ping: { example: { action: 'ping' }, note: "send every 60 s: keeps you in rooms' member lists" },
 } as const;
 
 /** The JSON object a client sent, or a BAD_REQUEST. */

@@ -17,7 +17,8 @@ import { ChatError } from './errors';
 import { announceDepartures, type FanoutDeps, type FanoutOptions, type FanoutResult, fanOut } from './fanout';
 import { invokeAsync } from './lambda-invoke';
 import { logger } from './logger';
-import { errorFrame, type ServerFrame } from './protocol';
+import { membersAnswer } from './presence';
+import { errorFrame, type MemberIdentity, type MembersFrame, type ServerFrame } from './protocol';
 import { validateRoomId } from './validation';
 import { type WebSocketEvent, type WebSocketResult, webSocketEvent } from './websocket-event';
 
@@ -62,6 +63,8 @@ export interface RouteContext {
   broadcast(room: string, frame: ServerFrame, options?: FanoutOptions): Promise<FanoutResult>;
   /** Tells each room of these memberships that the member left. */
   announceDepartures(memberships: MembershipRecord[]): Promise<void>;
+  /** The `members` answer for a room (see membersAnswer). */
+  members(room: string, self: MemberIdentity, audience: string[] | undefined): Promise<MembersFrame>;
 }
 
 type RouteLogic = (context: RouteContext) => Promise<WebSocketResult | undefined>;
@@ -93,6 +96,7 @@ function routeContext(event: WebSocketEvent, lambdaContext: Context | undefined)
     reply: (frame) => connections.post(connectionId, frame),
     broadcast: (room, frame, options) => fanOut(deps, room, frame, options),
     announceDepartures: (memberships) => announceDepartures(deps, memberships),
+    members: (room, self, audience) => membersAnswer(deps, room, self, audience),
   };
 }
 

@@ -21,6 +21,8 @@ export const connectionSchema = createSchema({
      * kept as one number, the "theoretical arrival time" of the generic cell rate algorithm).
      */
     bucketFullAt: { type: 'number' },
+    /** Epoch ms of the connection's last `ping` (or its connect): members silent for long are checked. */
+    seenAt: { type: 'number' },
     /** Epoch seconds; the table's TTL attribute. */
     expiresAt: { type: 'number', required: true },
   },

@@ -14,6 +14,8 @@ export const membershipSchema = createSchema({
     name: { type: 'string' },
     /** The connection's signed-in user, copied like the name. */
     userId: { type: 'string' },
+    /** Epoch ms of the last `typing` relayed for this member: the relay's throttle (not projected to gsi1). */
+    typingAt: { type: 'number' },
     /** Epoch seconds, equal to the connection's; the table's TTL attribute. */
     expiresAt: { type: 'number', required: true },
   },
