@@ -49,12 +49,13 @@ async function main(): Promise<void> {
       await messages(ada, 'lobby', text).waitFor();
       await messages(bob, 'lobby', text).waitFor();
     }
-    // Something unread in the room Ada is not looking at, and Bob typing in hers.
+    // Something unread in the room Ada is not looking at, and Bob typing in hers (slowly: the server relays
+    // one `typing` per member per 3 s, and Bob's last messages just used it).
     await bob.locator('#rooms button[data-room="design"]').click();
     await send(bob, 'Mock-ups are in the shared folder.');
     await ada.locator('#rooms .unread').waitFor();
     await bob.locator('#rooms button[data-room="lobby"]').click();
-    await bob.getByRole('textbox', { name: /^Message/ }).pressSequentially('Sounds good');
+    await bob.getByRole('textbox', { name: /^Message/ }).pressSequentially('Sounds good', { delay: 400 });
     await ada.getByText('Bob is typing…').waitFor();
 
     await mkdir(OUT_DIR, { recursive: true });

@@ -222,7 +222,11 @@ function historyArrived(room: string, frame: Frame): void {
   view.setCatchingUp(catchingUp.size > 0);
   if (!liveMarked.has(room)) {
     liveMarked.add(room);
-    view.showMarker(room, 'live', 'history above, live from here');
+    view.showMarker(
+      room,
+      'live',
+      view.hasMessages(room) ? 'history above, live from here' : 'live from here',
+    );
   }
 }
 

@@ -118,6 +118,9 @@ export function showMarker(room: string, kind: 'live' | 'reconnected', text: str
   appendKeepingBottom(roomLog(room), item);
 }
 
+/** Whether any message of the room is shown (a fresh room's marker says there is no history). */
+export const hasMessages = (room: string) => roomLog(room).querySelector('li.message') !== null;
+
 export function setCatchingUp(catchingUp: boolean): void {
   messages.dataset.catchingUp = String(catchingUp);
 }
