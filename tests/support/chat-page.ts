@@ -25,7 +25,7 @@ export function launchChromium(): Promise<Browser> {
 
 /** Chooses the name on the welcome form (the page then connects). */
 export async function chooseName(page: Page, name: string): Promise<void> {
-  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Name', { exact: true }).fill(name);
   await page.getByRole('button', { name: 'Start chatting' }).click();
 }
 
