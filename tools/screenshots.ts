@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     port: 0,
     tableNames: { ChatTable: `screenshots-${randomUUID()}` },
     log: () => {},
+    functionLog: () => {},
   });
   const browser = await launchChromium();
   try {
