@@ -295,7 +295,12 @@ export class WebSocketGateway {
         return refuseUpgrade(socket, failure === 'timeout' ? 504 : 500, { message: 'Internal server error' });
       const status = result?.statusCode ?? 200;
       if (status < 200 || status > 299)
-        return refuseUpgrade(socket, status, typeof result?.body === 'string' ? result.body : '');
+        return refuseUpgrade(
+          socket,
+          status,
+          typeof result?.body === 'string' ? result.body : '',
+          headerValue(result?.headers, 'content-type'),
+        );
       const chosen = headerValue(result?.headers, 'sec-websocket-protocol');
       if (chosen) this.selectedProtocols.set(req, chosen);
     }
@@ -530,11 +535,12 @@ function headerValue(headers: Record<string, string> | undefined, name: string):
   return Object.entries(headers ?? {}).find(([key]) => key.toLowerCase() === name)?.[1];
 }
 
-function refuseUpgrade(socket: Duplex, status: number, body: unknown): void {
+/** Answers a handshake with an HTTP error: the gateway's own JSON, or a `$connect` integration's body and type. */
+function refuseUpgrade(socket: Duplex, status: number, body: unknown, contentType = 'application/json'): void {
   if (socket.destroyed) return;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Refused'}\r\nContent-Type: ${contentType.replace(/[\r\n]/g, '')}\r\n` +
       `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
   );
 }

@@ -19,7 +19,7 @@ beforeAll(async () => {
   stack = await startTestStack();
   db = localDynamoDbClient(stack.dynamoDb.endpoint);
   member = await TestClient.connect(stack.webSocketUrl, { name: 'Member' });
-  memberId = String((await member.request({ action: 'join', room: 'lobby' }, 'joined')).connectionId);
+  memberId = stack.connectionIdOf((await member.request({ action: 'join', room: 'lobby' }, 'joined')).handle);
   await member.next((f) => f.type === 'history', WAIT_MS, true);
 });
 afterAll(async () => {
@@ -154,7 +154,7 @@ describe('extra and prototype-polluting fields are ignored', () => {
       type: 'message',
       room: 'lobby',
       id: expect.any(String),
-      from: { connectionId: memberId, name: 'Member', handle: handleOf(memberId) },
+      from: { name: 'Member', handle: handleOf(memberId) },
       msg: text,
       sentAt: expect.any(String),
     });

@@ -1,5 +1,6 @@
 // The chat protocol end to end: real `ws` clients against the real local stack (gateway, built
 // handlers, DynamoDB Local). Each test uses rooms of its own, so the tests share one stack.
+import { connect as netConnect } from 'node:net';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ChatStore, handleOf } from 'chat-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
@@ -38,13 +39,16 @@ async function connect(name?: string): Promise<TestClient> {
   return client;
 }
 
-/** Joins a room and returns the client's own connection id, from the `joined` frame it gets for itself. */
+/**
+ * Joins a room and returns the client's own connection id: its handle is in the `joined` frame it gets for
+ * itself (`you: true`), and the stack knows which connection has it.
+ */
 async function join(client: TestClient, room: string): Promise<string> {
   const history = client.next((f) => f.type === 'history' && f.room === room);
   const joined = await client.request({ action: 'join', room }, 'joined');
-  expect(joined).toMatchObject({ type: 'joined', room, connectionId: expect.any(String) });
+  expect(joined).toMatchObject({ type: 'joined', room, handle: expect.any(String), you: true });
   await history;
-  return joined.connectionId as string;
+  return stack.connectionIdOf(joined.handle);
 }
 
 /**
@@ -65,6 +69,23 @@ const ofType =
     f.type === type && Object.entries(fields).every(([key, value]) => f[key] === value);
 
 const MESSAGE_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
+
+/** A WebSocket handshake over a raw socket: the whole HTTP answer as text (what `curl -i` would show). */
+function rawUpgrade(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(stack.port, '127.0.0.1');
+    let answer = '';
+    socket.on('data', (chunk) => {
+      answer += chunk.toString('utf8');
+    });
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+  });
+}
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 test('two clients join a room and exchange a message through the local stack', async () => {
@@ -95,9 +116,9 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
     expect(await adaJoined).toEqual({
       type: 'joined',
       room,
-      connectionId: adaId,
       name: 'Ada',
       handle: handleOf(adaId),
+      you: true,
     });
 
     // A second member: both get `joined` for Bob, the same frame.
@@ -105,14 +126,8 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
     const bobJoined = bob.next(ofType('joined', { room }));
     const bobId = await join(bob, room);
     expect(bobId).not.toBe(adaId);
-    const bobJoinedFrame = {
-      type: 'joined',
-      room,
-      connectionId: bobId,
-      name: 'Bob',
-      handle: handleOf(bobId),
-    };
-    expect(await bobJoined).toEqual(bobJoinedFrame);
+    const bobJoinedFrame = { type: 'joined', room, name: 'Bob', handle: handleOf(bobId) };
+    expect(await bobJoined).toEqual({ ...bobJoinedFrame, you: true });
     expect(await adaSeesBob).toEqual(bobJoinedFrame);
     expect((await store.listRoomMembers(room)).sort()).toEqual([adaId, bobId].sort());
 
@@ -138,14 +153,14 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
       type: 'message',
       room,
       id: expect.stringMatching(MESSAGE_ID),
-      from: { connectionId: bobId, name: 'Bob', handle: handleOf(bobId) },
+      from: { name: 'Bob', handle: handleOf(bobId) },
       msg: 'hi Ada',
       sentAt: expect.stringMatching(ISO_TIME),
     });
     expect(await toAda).toEqual(echo);
 
     // leave: Ada gets `left`; so does Bob, as confirmation.
-    const bobLeft = { type: 'left', room, connectionId: bobId, name: 'Bob', handle: handleOf(bobId) };
+    const bobLeft = { type: 'left', room, name: 'Bob', handle: handleOf(bobId) };
     const adaSeesBobLeave = ada.next(ofType('left', { room }));
     expect(await bob.request({ action: 'leave', room }, 'left')).toEqual(bobLeft);
     expect(await adaSeesBobLeave).toEqual(bobLeft);
@@ -174,13 +189,7 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
     const carolId = await join(carol, room);
     const carolSeesAdaLeave = carol.next(ofType('left', { room }));
     await ada.close();
-    expect(await carolSeesAdaLeave).toEqual({
-      type: 'left',
-      room,
-      connectionId: adaId,
-      name: 'Ada',
-      handle: handleOf(adaId),
-    });
+    expect(await carolSeesAdaLeave).toEqual({ type: 'left', room, name: 'Ada', handle: handleOf(adaId) });
     expect(await store.listRoomMembers(room)).toEqual([carolId]);
     expect(await store.getConnection(adaId)).toBeUndefined();
   });
@@ -198,39 +207,27 @@ describe('a room session: join, duplicate join, send, leave, second leave, disco
     await join(dave, roomZ);
     const daveMark = dave.frames.length;
 
-    const bobSees = bob.next(ofType('left', { connectionId: adaId }));
-    const carolSees = carol.next(ofType('left', { connectionId: adaId }));
+    const bobSees = bob.next(ofType('left', { handle: handleOf(adaId) }));
+    const carolSees = carol.next(ofType('left', { handle: handleOf(adaId) }));
     await ada.close();
-    expect(await bobSees).toEqual({
-      type: 'left',
-      room: roomX,
-      connectionId: adaId,
-      name: 'Ada',
-      handle: handleOf(adaId),
-    });
-    expect(await carolSees).toEqual({
-      type: 'left',
-      room: roomY,
-      connectionId: adaId,
-      name: 'Ada',
-      handle: handleOf(adaId),
-    });
+    expect(await bobSees).toEqual({ type: 'left', room: roomX, name: 'Ada', handle: handleOf(adaId) });
+    expect(await carolSees).toEqual({ type: 'left', room: roomY, name: 'Ada', handle: handleOf(adaId) });
     await settle(dave);
     expect(framesSince(dave, daveMark)).toEqual([]);
     expect(await store.listConnectionRooms(adaId)).toEqual([]);
   });
 
-  test('a member without a name is known by its connection id and handle alone', async () => {
+  test('a member without a name is known by its handle alone', async () => {
     const room = newRoom('anonymous');
     const anon = await connect();
     const ada = await connect('Ada');
     await join(ada, room);
     const adaSees = ada.next(ofType('joined', { room }));
     const anonId = await join(anon, room);
-    expect(await adaSees).toEqual({ type: 'joined', room, connectionId: anonId, handle: handleOf(anonId) });
+    expect(await adaSees).toEqual({ type: 'joined', room, handle: handleOf(anonId) });
     const toAda = ada.next(ofType('message', { room }));
     const echo = await anon.request({ action: 'send', room, msg: 'who am I?' }, 'message');
-    expect(echo.from).toEqual({ connectionId: anonId, handle: handleOf(anonId) });
+    expect(echo.from).toEqual({ handle: handleOf(anonId) });
     expect(await toAda).toEqual(echo);
   });
 });
@@ -248,9 +245,11 @@ describe('$default: anything the routes do not take gets `help`', () => {
       type: 'help',
       echo: text,
       actions: expect.objectContaining({
-        join: expect.objectContaining({ action: 'join', room: expect.any(String) }),
-        send: expect.objectContaining({ action: 'send', room: expect.any(String), msg: expect.any(String) }),
-        leave: expect.objectContaining({ action: 'leave', room: expect.any(String) }),
+        join: expect.objectContaining({ example: { action: 'join', room: expect.any(String) } }),
+        send: expect.objectContaining({
+          example: { action: 'send', room: expect.any(String), msg: expect.any(String) },
+        }),
+        leave: expect.objectContaining({ example: { action: 'leave', room: expect.any(String) } }),
       }),
       connection: {
         connectedAt: expect.stringMatching(ISO_TIME),
@@ -258,6 +257,43 @@ describe('$default: anything the routes do not take gets `help`', () => {
         identity: expect.objectContaining({ sourceIp: '127.0.0.1' }),
       },
     });
+  });
+
+  test('every example in help works pasted as it stands (no placeholder the server refuses)', async () => {
+    const client = await connect('Paster');
+    const watcher = await connect('Watcher');
+    client.send('help?');
+    const { actions } = await client.next(ofType('help'));
+    const examples = Object.fromEntries(
+      Object.entries(actions as Record<string, { example: Frame }>).map(([name, { example }]) => [
+        name,
+        example,
+      ]),
+    );
+    // In an order that makes each one meaningful: join first, leave last; what each answers with.
+    const answers: Record<string, string> = {
+      join: 'history',
+      send: 'message',
+      history: 'history',
+      members: 'members',
+      ping: 'pong',
+      leave: 'left',
+    };
+    expect(Object.keys(examples).sort()).toEqual([...Object.keys(answers), 'typing'].sort());
+    await watcher.request(examples.join, 'history');
+    for (const name of ['join', 'send', 'history', 'members', 'typing', 'ping', 'leave']) {
+      if (name === 'typing') {
+        // No answer to the typist: the other member sees it.
+        const seen = watcher.next(ofType('typing'));
+        client.send(JSON.stringify(examples.typing));
+        expect(await seen).toMatchObject({ type: 'typing', name: 'Paster' });
+        continue;
+      }
+      expect(await client.request(JSON.stringify(examples[name]), answers[name]!)).toMatchObject({
+        type: answers[name],
+      });
+    }
+    expect(client.frames.filter((f) => f.type === 'error')).toEqual([]);
   });
 
   test('echoes at most the first 1024 characters', async () => {
@@ -288,6 +324,14 @@ describe('$connect: the optional ?name=', () => {
     expect((await scanTable(db, stack.tableName)).filter((item) => !before.has(key(item)))).toEqual([]);
   });
 
+  test('a refused handshake says why in a text/plain body', async () => {
+    // What `curl -i` with the upgrade headers shows (wscat prints only the status).
+    const response = await rawUpgrade(`/${stack.app.webSocketApis[0]!.stageName}?name=${'n'.repeat(33)}`);
+    expect(response).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(response).toMatch(/\r\nContent-Type: text\/plain; charset=utf-8\r\n/i);
+    expect(response.split('\r\n\r\n')[1]).toBe('"name" must be 1-32 characters');
+  });
+
   test('32 printable characters (markup included) are a name, kept as sent', async () => {
     const name = `<b>${'n'.repeat(25)}</b>`;
     expect([...name]).toHaveLength(32);
@@ -295,6 +339,65 @@ describe('$connect: the optional ?name=', () => {
     const client = await connect(name);
     const joined = await client.request({ action: 'join', room }, 'joined');
     expect(joined).toMatchObject({ type: 'joined', name });
+  });
+});
+
+describe('presence', () => {
+  test('members on join, joined/left to keep it current, typing to the others, members again', async () => {
+    const room = newRoom('presence');
+    const ada = await connect('Ada');
+    const adaList = ada.next(ofType('members', { room }));
+    const adaId = await join(ada, room);
+    const adaMember = { handle: handleOf(adaId), name: 'Ada' };
+    expect(await adaList).toEqual({ type: 'members', room, count: 1, members: [adaMember] });
+
+    const bob = await connect('Bob');
+    const adaSeesBob = ada.next(ofType('joined', { room }));
+    const bobList = bob.next(ofType('members', { room }));
+    const bobId = await join(bob, room);
+    const bobMember = { handle: handleOf(bobId), name: 'Bob' };
+    expect(await adaSeesBob).toEqual({ type: 'joined', room, ...bobMember });
+    expect(await bobList).toEqual({
+      type: 'members',
+      room,
+      count: 2,
+      members: expect.arrayContaining([adaMember, bobMember]),
+    });
+
+    // typing: Ada sees it, Bob (the typist) does not; a second one at once is dropped.
+    const adaSeesTyping = ada.next(ofType('typing', { room }));
+    const bobMark = bob.frames.length;
+    bob.send({ action: 'typing', room });
+    expect(await adaSeesTyping).toEqual({ type: 'typing', room, ...bobMember });
+    const adaMark = ada.frames.length;
+    bob.send({ action: 'typing', room });
+    await settle(bob, ada);
+    expect(framesSince(ada, adaMark)).toEqual([]);
+    expect(framesSince(bob, bobMark)).toEqual([]);
+
+    expect(await ada.request({ action: 'members', room }, 'members')).toEqual({
+      type: 'members',
+      room,
+      count: 2,
+      members: expect.arrayContaining([adaMember, bobMember]),
+    });
+    const outsider = await connect('Outsider');
+    expect(await outsider.request({ action: 'members', room }, 'members')).toMatchObject({
+      type: 'error',
+      code: 'NOT_A_MEMBER',
+      action: 'members',
+    });
+
+    // Bob's tab closes: Ada hears `left`, and the list no longer has him.
+    const adaSeesBobLeave = ada.next(ofType('left', { room }));
+    await bob.close();
+    expect(await adaSeesBobLeave).toEqual({ type: 'left', room, ...bobMember });
+    expect(await ada.request({ action: 'members', room }, 'members')).toEqual({
+      type: 'members',
+      room,
+      count: 1,
+      members: [adaMember],
+    });
   });
 });
 
@@ -329,7 +432,7 @@ describe('send', () => {
     const mallory = await connect('Mallory');
     const adaId = await join(ada, room);
     const malloryId = await join(mallory, room);
-    await ada.next(ofType('joined', { connectionId: malloryId }), WAIT_MS, true);
+    await ada.next(ofType('joined', { handle: handleOf(malloryId) }), WAIT_MS, true);
 
     const toAda = ada.next(ofType('message', { room }));
     const echo = await mallory.request(
@@ -350,7 +453,7 @@ describe('send', () => {
       type: 'message',
       room,
       id: expect.stringMatching(MESSAGE_ID),
-      from: { connectionId: malloryId, name: 'Mallory', handle: handleOf(malloryId) },
+      from: { name: 'Mallory', handle: handleOf(malloryId) },
       msg: 'this is Ada speaking',
       sentAt: expect.stringMatching(ISO_TIME),
     });
@@ -363,16 +466,16 @@ describe('send', () => {
     expect(await mallory.request({ action: 'join', room: other, connectionId: adaId }, 'joined')).toEqual({
       type: 'joined',
       room: other,
-      connectionId: malloryId,
       name: 'Mallory',
       handle: handleOf(malloryId),
+      you: true,
     });
     expect(await store.getMembership(adaId, other)).toBeUndefined();
     const adaSeesLeave = ada.next(ofType('left', { room }));
     expect(await mallory.request({ action: 'leave', room, connectionId: adaId }, 'left')).toMatchObject({
-      connectionId: malloryId,
+      handle: handleOf(malloryId),
     });
-    expect(await adaSeesLeave).toMatchObject({ connectionId: malloryId });
+    expect(await adaSeesLeave).toMatchObject({ handle: handleOf(malloryId) });
     expect(await store.listRoomMembers(room)).toEqual([adaId]);
   });
 
@@ -446,14 +549,14 @@ test('a client dropped without a close frame is cleaned up and later fan-outs sk
   const bobId = await join(bob, room);
   const ghostId = await join(ghost, room);
   await join(ghost, newRoom('drop-other')); // a second membership, which must go too
-  await ada.next(ofType('joined', { connectionId: ghostId }), WAIT_MS, true);
-  await bob.next(ofType('joined', { connectionId: ghostId }), WAIT_MS, true);
+  await ada.next(ofType('joined', { handle: handleOf(ghostId) }), WAIT_MS, true);
+  await bob.next(ofType('joined', { handle: handleOf(ghostId) }), WAIT_MS, true);
   expect(await store.listConnectionRooms(ghostId)).toHaveLength(2);
 
   // TCP closed without a close frame: $disconnect runs, and the remaining members get `left`.
-  const ghostLeft = { type: 'left', room, connectionId: ghostId, name: 'Ghost', handle: handleOf(ghostId) };
-  const adaSees = ada.next(ofType('left', { connectionId: ghostId }));
-  const bobSees = bob.next(ofType('left', { connectionId: ghostId }));
+  const ghostLeft = { type: 'left', room, name: 'Ghost', handle: handleOf(ghostId) };
+  const adaSees = ada.next(ofType('left', { handle: handleOf(ghostId) }));
+  const bobSees = bob.next(ofType('left', { handle: handleOf(ghostId) }));
   await ghost.drop();
   expect(await adaSees).toEqual(ghostLeft);
   expect(await bobSees).toEqual(ghostLeft);

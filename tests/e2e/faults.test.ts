@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ChatStore } from 'chat-core';
+import { ChatStore, handleOf } from 'chat-core';
 import { freePort, localDynamoDbClient, type RunningDynamoDb, startDynamoDbJar } from '../../local/dynamodb';
 import { connectionsFetch } from '../support/connections-fetch';
 import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
@@ -55,7 +55,7 @@ async function member(room: string, name: string): Promise<{ client: TestClient;
   const client = await TestClient.connect(stack.webSocketUrl, { name });
   const joined = await client.request({ action: 'join', room }, 'joined');
   await client.next((f) => f.type === 'history', WAIT_MS, true);
-  return { client, id: String(joined.connectionId) };
+  return { client, id: stack.connectionIdOf(joined.handle) };
 }
 
 const isError = (code: string) => (f: Frame) => f.type === 'error' && f.code === code;
@@ -73,7 +73,7 @@ test('a member whose connection is gone (410) is removed, everyone else still ge
 
   const toB = b.client.next((f) => f.type === 'message');
   const leftSeen = [a, b].map(({ client }) =>
-    client.next((f) => f.type === 'left' && f.connectionId === x.id),
+    client.next((f) => f.type === 'left' && f.handle === handleOf(x.id)),
   );
   await a.client.request({ action: 'send', room: 'gone-room', msg: 'still here?' }, 'message');
   expect(await toB).toMatchObject({ msg: 'still here?' });

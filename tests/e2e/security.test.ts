@@ -1,5 +1,5 @@
 // Security: identity, authorization, key injection and what reaches the logs, through the real stack.
-import { ChatStore } from 'chat-core';
+import { ChatStore, handleOf } from 'chat-core';
 import { LOCAL_AWS_ENV, localDynamoDbClient } from '../../local/dynamodb';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { WAIT_MS } from '../support/timeouts';
@@ -22,7 +22,7 @@ async function joined(room: string, name: string) {
   const client = await TestClient.connect(stack.webSocketUrl, { name });
   const frame = await client.request({ action: 'join', room }, 'joined');
   await client.next((f) => f.type === 'history', WAIT_MS, true);
-  return { client, id: String(frame.connectionId) };
+  return { client, id: stack.connectionIdOf(frame.handle) };
 }
 
 test('identity: `from` is the server record of the sender, whatever the body claims', async () => {
@@ -38,7 +38,7 @@ test('identity: `from` is the server record of the sender, whatever the body cla
     name: 'Alice',
   });
   expect(await seen).toMatchObject({
-    from: { connectionId: mallory.id, name: 'Mallory' },
+    from: { handle: handleOf(mallory.id), name: 'Mallory' },
     msg: 'I am Alice',
   });
   await Promise.all([mallory.client.close(), alice.client.close()]);

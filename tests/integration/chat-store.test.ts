@@ -47,6 +47,7 @@ describe('connections', () => {
       sourceIp: '203.0.113.9',
       userAgent: 'test',
       expiresAt: Math.floor(connectedAt / 1000) + LIFETIME,
+      seenAt: connectedAt,
     });
   });
 
@@ -172,6 +173,25 @@ describe('rooms', () => {
       db.client.middlewareStack.remove('countQueries');
     }
     expect(queries).toBeGreaterThanOrEqual(4);
+  });
+
+  test('a room listed up to n members, counted, and its members read in batches: expired ones left out', async () => {
+    const s = store({ pageSize: 3 });
+    const members = await Promise.all(Array.from({ length: 7 }, () => connected(s)));
+    await Promise.all(members.map((id) => s.joinRoom(id, 'counted-room')));
+    const old = newId();
+    const connectedAt = Date.now() - (LIFETIME - 20) * 1000;
+    await store({ now: () => connectedAt }).registerConnection({ connectionId: old, connectedAt });
+    await s.joinRoom(old, 'counted-room');
+    const inHalfAMinute = store({ pageSize: 3, now: () => Date.now() + 30_000 });
+    const five = await inHalfAMinute.listRoomMembers('counted-room', 5);
+    expect(five).toHaveLength(5);
+    expect(members).toEqual(expect.arrayContaining(five));
+    expect(await inHalfAMinute.countRoomMembers('counted-room')).toBe(7);
+    expect(await s.countRoomMembers('counted-room')).toBe(8);
+    expect(await s.countRoomMembers('empty-room')).toBe(0);
+    const read = await inHalfAMinute.getConnections([...members, old, newId()]);
+    expect(read.map((c) => c.connectionId).sort()).toEqual([...members].sort());
   });
 
   test('expired memberships are not returned', async () => {

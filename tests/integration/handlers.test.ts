@@ -1,4 +1,12 @@
-import { handleOf } from 'chat-core';
+import {
+  ACTIONS,
+  ChatStore,
+  createChatService,
+  handleOf,
+  LIVENESS_MS,
+  PRESENCE_LIST_LIMIT,
+  TYPING_RELAY_INTERVAL_MS,
+} from 'chat-core';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
 
@@ -52,18 +60,31 @@ describe('$connect', () => {
 });
 
 describe('join', () => {
-  test('every member gets joined, the joiner last, then the joiner gets the history', async () => {
+  test('every member gets joined, the joiner last (with you), then the joiner gets members and history', async () => {
     const [a, b] = await room('join-room', 2);
     const c = await harness.connection('Cy');
     expect((await join(c, 'join-room')).result).toEqual({ statusCode: 200 });
-    const joined = { type: 'joined', room: 'join-room', connectionId: c, name: 'Cy', handle: handleOf(c) };
+    const joined = { type: 'joined', room: 'join-room', name: 'Cy', handle: handleOf(c) };
     expect(recorder.framesTo(a!)).toEqual([joined]);
     expect(recorder.framesTo(b!)).toEqual([joined]);
     expect(recorder.framesTo(c)).toEqual([
-      joined,
+      { ...joined, you: true },
+      {
+        type: 'members',
+        room: 'join-room',
+        count: 3,
+        members: expect.arrayContaining([
+          { handle: handleOf(a!), name: 'member0' },
+          { handle: handleOf(b!), name: 'member1' },
+          { handle: handleOf(c), name: 'Cy' },
+        ]),
+      },
       { type: 'history', room: 'join-room', messages: [], more: false },
     ]);
-    expect(recorder.posts.slice(-2).map((p) => p.connectionId)).toEqual([c, c]);
+    expect(recorder.posts.slice(-3).map((p) => p.connectionId)).toEqual([c, c, c]);
+    // No frame names a connection id.
+    const sent = recorder.posts.map((post) => post.data).join('\n');
+    for (const id of [a!, b!, c]) expect(sent).not.toContain(id);
   });
 
   test('a second join answers ALREADY_JOINED to the caller only and writes nothing', async () => {
@@ -108,7 +129,7 @@ describe('send', () => {
           type: 'message',
           room: 'send-room',
           id: expect.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/),
-          from: { connectionId: a, name: 'member0', handle: handleOf(a!) },
+          from: { name: 'member0', handle: handleOf(a!) },
           msg: 'hi',
           sentAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
         },
@@ -127,7 +148,7 @@ describe('send', () => {
       from: { connectionId: b, name: 'Boss' },
       connectionId: b,
     });
-    expect(recorder.framesTo(b!)[0]).toMatchObject({ from: { connectionId: a, name: 'member0' } });
+    expect(recorder.framesTo(b!)[0]).toMatchObject({ from: { handle: handleOf(a!), name: 'member0' } });
   });
 
   test("a non-member's send is refused with NOT_A_MEMBER and delivers nothing", async () => {
@@ -173,7 +194,6 @@ describe('send', () => {
     const left = (roomId: string) => ({
       type: 'left',
       room: roomId,
-      connectionId: stale,
       name: 'member1',
       handle: handleOf(stale!),
     });
@@ -228,6 +248,145 @@ describe('send', () => {
   });
 });
 
+describe('presence', () => {
+  const members = (connectionId: string, room: string) =>
+    harness.request('MembersFunction', connectionId, { action: 'members', room });
+  const typing = (connectionId: string, room: string) =>
+    harness.request('TypingFunction', connectionId, { action: 'typing', room });
+  /** A store whose clock runs `ms` behind: what it writes looks that old. */
+  const storeAgo = (ms: number) =>
+    new ChatStore({
+      client: harness.db.client,
+      table: harness.db.table,
+      connectionLifetimeSeconds: 8100,
+      now: () => Date.now() - ms,
+    });
+
+  test('members answers the room’s members (handles and names); a non-member gets NOT_A_MEMBER', async () => {
+    const [a, b] = await room('members-room', 2);
+    await members(a!, 'members-room');
+    expect(recorder.framesTo(a!)).toEqual([
+      {
+        type: 'members',
+        room: 'members-room',
+        count: 2,
+        members: expect.arrayContaining([
+          { handle: handleOf(a!), name: 'member0' },
+          { handle: handleOf(b!), name: 'member1' },
+        ]),
+      },
+    ]);
+    expect(recorder.framesTo(b!)).toEqual([]);
+    const outsider = await harness.connection();
+    await members(outsider, 'members-room');
+    expect(recorder.framesTo(outsider)).toEqual([
+      expect.objectContaining({
+        type: 'error',
+        code: 'NOT_A_MEMBER',
+        action: 'members',
+        room: 'members-room',
+      }),
+    ]);
+  });
+
+  test(`above ${PRESENCE_LIST_LIMIT} members: a count only, and no joined, left or typing for the room`, async () => {
+    // One more than the limit: the room stays above it when the late joiner leaves again.
+    const ids = await Promise.all(
+      Array.from({ length: PRESENCE_LIST_LIMIT + 1 }, async (_, i) => {
+        const id = await harness.connection(`crowd${i}`);
+        await harness.store.joinRoom(id, 'crowd-room');
+        return id;
+      }),
+    );
+    const late = await harness.connection('Late');
+    await join(late, 'crowd-room');
+    expect(recorder.framesTo(late).map((f) => f.type)).toEqual(['joined', 'members', 'history']);
+    expect(recorder.framesTo(late)[1]).toEqual({
+      type: 'members',
+      room: 'crowd-room',
+      count: PRESENCE_LIST_LIMIT + 2,
+    });
+    await typing(late, 'crowd-room');
+    await harness.request('LeaveFunction', late, { action: 'leave', room: 'crowd-room' });
+    for (const id of ids) expect(recorder.framesTo(id)).toEqual([]);
+    expect(recorder.framesTo(late).map((f) => f.type)).toEqual(['joined', 'members', 'history', 'left']);
+  });
+
+  test('typing reaches the other members, not the typist; one per 3 s is relayed, the rest dropped', async () => {
+    const [a, b, c] = await room('typing-room', 3);
+    await typing(a!, 'typing-room');
+    const frame = { type: 'typing', room: 'typing-room', handle: handleOf(a!), name: 'member0' };
+    expect(recorder.framesTo(b!)).toEqual([frame]);
+    expect(recorder.framesTo(c!)).toEqual([frame]);
+    expect(recorder.framesTo(a!)).toEqual([]);
+    recorder.clear();
+    // Too soon: dropped without reply, nothing posted.
+    const outcome = await typing(a!, 'typing-room');
+    expect(outcome.result).toEqual({ statusCode: 200 });
+    expect(recorder.posts).toEqual([]);
+    // Its last relayed typing 3 s back: relayed again.
+    await createChatService(harness.db.client, harness.db.table)
+      .entities.membership.patch({ connectionId: a!, roomId: 'typing-room' })
+      .set({ typingAt: Date.now() - TYPING_RELAY_INTERVAL_MS })
+      .go();
+    await typing(a!, 'typing-room');
+    expect(recorder.framesTo(b!)).toEqual([frame]);
+    // Another member's turn is its own.
+    await typing(b!, 'typing-room');
+    expect(recorder.framesTo(a!)).toEqual([
+      expect.objectContaining({ type: 'typing', handle: handleOf(b!) }),
+    ]);
+    // Never stored as a message.
+    expect((await harness.store.roomHistory('typing-room', { limit: 10 })).messages).toEqual([]);
+  });
+
+  test('typing in a room not joined is NOT_A_MEMBER and relays nothing', async () => {
+    const [a] = await room('typing-closed', 1);
+    const outsider = await harness.connection();
+    await typing(outsider, 'typing-closed');
+    expect(recorder.framesTo(outsider)).toEqual([
+      expect.objectContaining({ type: 'error', code: 'NOT_A_MEMBER', action: 'typing' }),
+    ]);
+    expect(recorder.framesTo(a!)).toEqual([]);
+  });
+
+  test(`liveness: a member silent for ${LIVENESS_MS / 1000} s whose connection is gone is dropped, and the room hears left`, async () => {
+    const [a, vanished, quiet, recent] = await room('live-room', 4);
+    // vanished and quiet last pinged just over the bound ago; recent pinged just under it.
+    await storeAgo(LIVENESS_MS + 1000).markSeen(vanished!);
+    await storeAgo(LIVENESS_MS + 1000).markSeen(quiet!);
+    await storeAgo(LIVENESS_MS - 10_000).markSeen(recent!);
+    const gone = new Set([vanished, recent]);
+    recorder.behaviour = (id) => (gone.has(id) ? 'gone' : 'deliver');
+    try {
+      await members(a!, 'live-room');
+    } finally {
+      recorder.behaviour = () => 'deliver';
+    }
+    const answer = recorder.framesTo(a!).find((f) => f.type === 'members');
+    // quiet does not ping but is connected: listed. recent vanished inside the bound: not yet checked.
+    expect(answer).toEqual({
+      type: 'members',
+      room: 'live-room',
+      count: 3,
+      members: expect.arrayContaining([
+        { handle: handleOf(a!), name: 'member0' },
+        { handle: handleOf(quiet!), name: 'member2' },
+        { handle: handleOf(recent!), name: 'member3' },
+      ]),
+    });
+    const left = { type: 'left', room: 'live-room', handle: handleOf(vanished!), name: 'member1' };
+    for (const id of [a!, quiet!]) expect(recorder.framesTo(id)).toContainEqual(left);
+    expect(await harness.store.getConnection(vanished!)).toBeUndefined();
+    expect(await harness.store.listRoomMembers('live-room')).not.toContain(vanished);
+    // A ping keeps a member from being checked: quiet pings, and is not asked after next time.
+    await harness.request('DefaultFunction', quiet!, { action: 'ping' });
+    expect(recorder.framesTo(quiet!).at(-1)).toEqual({ type: 'pong' });
+    const seen = (await harness.store.getConnection(quiet!))!.seenAt!;
+    expect(Date.now() - seen).toBeLessThan(LIVENESS_MS);
+  });
+});
+
 describe('leave and $disconnect', () => {
   test('leave tells the remaining members and confirms to the leaver; a second leave is NOT_A_MEMBER', async () => {
     const [a, b] = await room('leave-room', 2);
@@ -237,7 +396,7 @@ describe('leave and $disconnect', () => {
         sampleEvent('leave', { connectionId: a!, body: { action: 'leave', room: 'leave-room' } }),
       );
     await leave();
-    const left = { type: 'left', room: 'leave-room', connectionId: a, name: 'member0', handle: handleOf(a!) };
+    const left = { type: 'left', room: 'leave-room', name: 'member0', handle: handleOf(a!) };
     expect(recorder.framesTo(b!)).toEqual([left]);
     expect(recorder.framesTo(a!)).toEqual([left]);
     recorder.clear();
@@ -258,12 +417,8 @@ describe('leave and $disconnect', () => {
     );
     expect(outcome.result).toEqual({ statusCode: 200 });
     const handle = handleOf(a!);
-    expect(recorder.framesTo(b!)).toEqual([
-      { type: 'left', room: 'dc-room-1', connectionId: a, name: 'member0', handle },
-    ]);
-    expect(recorder.framesTo(c)).toEqual([
-      { type: 'left', room: 'dc-room-2', connectionId: a, name: 'member0', handle },
-    ]);
+    expect(recorder.framesTo(b!)).toEqual([{ type: 'left', room: 'dc-room-1', name: 'member0', handle }]);
+    expect(recorder.framesTo(c)).toEqual([{ type: 'left', room: 'dc-room-2', name: 'member0', handle }]);
     expect(await harness.store.getConnection(a!)).toBeUndefined();
     expect(await harness.store.listConnectionRooms(a!)).toEqual([]);
   });
@@ -297,13 +452,7 @@ test("$default answers help with the echo, the actions and the caller's connecti
     {
       type: 'help',
       echo: 'what?',
-      actions: {
-        join: { action: 'join', room: 'room1', since: expect.any(String) },
-        send: { action: 'send', room: 'room1', msg: 'hello', clientMsgId: expect.any(String) },
-        leave: { action: 'leave', room: 'room1' },
-        history: { action: 'history', room: 'room1', before: expect.any(String), limit: 50 },
-        ping: { action: 'ping' },
-      },
+      actions: ACTIONS,
       connection: {
         connectedAt: expect.any(String),
         lastActiveAt: expect.any(String),

@@ -82,7 +82,7 @@ test('a repeat from a new connection after a reconnect gets the first send’s m
   expect(messages).toHaveLength(1);
   expect(messagesTo(again)).toEqual([expect.objectContaining({ id: messages[0]!.id, clientMsgId })]);
   // The message still says who sent it first.
-  expect(messagesTo(again)[0]!.from).toEqual({ connectionId: ada, name: 'Ada', handle: handleOf(ada) });
+  expect(messagesTo(again)[0]!.from).toEqual({ name: 'Ada', handle: handleOf(ada) });
   expect(new Set(messagesTo(bo).map((f) => f.id))).toEqual(new Set([messages[0]!.id]));
 });
 

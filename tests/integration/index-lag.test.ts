@@ -1,3 +1,4 @@
+import { handleOf } from 'chat-core';
 import { HandlerHarness } from '../support/handler-harness';
 
 // On AWS the room index (a GSI) lags the table: a member who just joined can be missing from it, one who
@@ -26,13 +27,32 @@ async function laggingRoom(room: string) {
   return { a, b };
 }
 
-test('a joiner missing from the index still gets its own joined, its history and its first echo', async () => {
+test('a joiner missing from the index still gets its own joined, members, history and first echo', async () => {
   const { a, b } = await laggingRoom('lag-join');
   const c = await harness.connection('Cy');
   await invoke('JoinFunction', c, { action: 'join', room: 'lag-join' });
   await invoke('SendFunction', c, { action: 'send', room: 'lag-join', msg: 'first words' });
-  expect(types(c)).toEqual(['joined', 'history', 'message']);
+  expect(types(c)).toEqual(['joined', 'members', 'history', 'message']);
   for (const other of [a, b]) expect(types(other)).toEqual(['joined', 'message']);
+});
+
+test('a joiner missing from the index is in its own member list, on join and when it asks again', async () => {
+  const { a, b } = await laggingRoom('lag-members');
+  const c = await harness.connection('Cy');
+  await invoke('JoinFunction', c, { action: 'join', room: 'lag-members' });
+  await invoke('MembersFunction', c, { action: 'members', room: 'lag-members' });
+  const lists = recorder.framesTo(c).filter((f) => f.type === 'members');
+  expect(lists).toHaveLength(2);
+  for (const list of lists) {
+    expect(list).toEqual({
+      type: 'members',
+      room: 'lag-members',
+      count: 3,
+      members: expect.arrayContaining(
+        [a, b, c].map((id) => expect.objectContaining({ handle: handleOf(id) })),
+      ),
+    });
+  }
 });
 
 test('a leaver still in the index gets its left once, and the others get it once', async () => {

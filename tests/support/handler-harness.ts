@@ -16,7 +16,7 @@ type Event = {
 
 /** A sample event from events/, re-addressed to another connection and carrying another body. */
 export function sampleEvent(
-  file: 'connect' | 'disconnect' | 'join' | 'send' | 'leave' | 'default' | 'history',
+  file: 'connect' | 'disconnect' | 'join' | 'send' | 'leave' | 'default' | 'history' | 'members' | 'typing',
   changes: { connectionId?: string; body?: unknown; query?: Record<string, string> | null } = {},
 ): Event {
   const event = JSON.parse(readFileSync(join(EVENTS_DIR, `${file}.json`), 'utf8')) as Event;
@@ -36,6 +36,8 @@ const ROUTE_SAMPLES = {
   SendFunction: 'send',
   LeaveFunction: 'leave',
   HistoryFunction: 'history',
+  MembersFunction: 'members',
+  TypingFunction: 'typing',
   DefaultFunction: 'default',
 } as const;
 

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { handleOf } from 'chat-core';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/local-stack';
 import { sharedBuildDir, TEMPLATE_PATH } from './test-table';
 
@@ -33,6 +34,11 @@ export interface TestStack extends LocalStack {
   /** Every invocation the gateway started, recorded as it starts it. */
   dispatched: Dispatch[];
   tableName: string;
+  /**
+   * The connection behind a handle without sign-in (clients are never told connection ids): the one the
+   * gateway connected whose id hashes to it. For tests that act on a client's connection (@connections).
+   */
+  connectionIdOf(handle: unknown): string;
 }
 
 /**
@@ -77,6 +83,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     functionLog,
     dispatched,
     tableName,
+    connectionIdOf(handle) {
+      const ids = new Set(dispatched.map((d) => d.connectionId).filter((id) => handleOf(id) === handle));
+      if (ids.size !== 1) throw new Error(`${ids.size} connections have the handle ${String(handle)}`);
+      return [...ids][0]!;
+    },
     async stop() {
       await stack.stop();
       await removeFolders();

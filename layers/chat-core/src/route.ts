@@ -123,9 +123,11 @@ export function webSocketRoute(logic: RouteLogic): Handler {
       if (expected) logger.info('request refused', { code: error.code, reason: error.message });
       else logger.error('request failed', { error: error as Error });
       if (eventType === 'CONNECT') {
+        // The refused handshake's body says why, as plain text (`curl -i` shows it).
+        const headers = { 'Content-Type': 'text/plain; charset=utf-8' };
         return expected
-          ? { statusCode: 400, body: error.message }
-          : { statusCode: 500, body: 'Internal error' };
+          ? { statusCode: 400, headers, body: error.message }
+          : { statusCode: 500, headers, body: 'Internal error' };
       }
       if (eventType === 'MESSAGE') await replyWithError(event, error);
       return { statusCode: expected ? 200 : 500 };
