@@ -115,6 +115,15 @@ describeInChromium('tests/e2e/browser.test.ts')('the chat page in Chromium', () 
     await notices(ada, room, `${HOSTILE_NAME} #`).filter({ hasText: 'left' }).waitFor();
     await memberList(ada).getByText(HOSTILE_NAME, { exact: true }).waitFor({ state: 'detached' });
     expect(await bold.getByRole('heading', { name: 'No room yet' }).count()).toBe(1);
+
+    // A room not shown counts what arrives there; showing it clears the count.
+    await joinRoom(ada, 'side-room');
+    await send(late, 'while Ada looks elsewhere');
+    const roomButton = ada.locator(`#rooms button[data-room="${room}"]`);
+    await roomButton.getByText('1 unread').waitFor();
+    await roomButton.click();
+    await messages(ada, room, 'while Ada looks elsewhere', 'Late').waitFor();
+    expect(await roomButton.locator('.unread').count()).toBe(0);
     for (const page of [ada, bold, late]) await page.context().close();
   });
 

@@ -163,6 +163,11 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
     await joinAs(page, 'Sam', room);
     await stack.stop();
     await statusIs(page, 'reconnecting');
+    // The status says when the next attempt is (a countdown that recurs while the server is away).
+    await page
+      .getByRole('status')
+      .getByText(/^reconnecting in \d+ s…$/)
+      .waitFor();
     await send(page, 'typed while the server was down');
     await page.locator('#outbox li[data-state="pending"]').waitFor();
     expect(await page.getByRole('textbox', { name: /^Message/ }).inputValue()).toBe('');
