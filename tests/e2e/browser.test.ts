@@ -247,15 +247,21 @@ describeInChromium('tests/e2e/browser.test.ts')('the chat page in Chromium', () 
         .filter(({ box }) => box.width < 44 || box.height < 44)
         .map(({ el, box }) => `${el}: ${box.width}x${box.height}`);
       const composer = document.getElementById('message-form')!.getBoundingClientRect();
+      // What reaches past the right edge (to say what to fix when the page is too wide).
+      const overflowing = Array.from(document.querySelectorAll<HTMLElement>('body *'))
+        .filter((el) => el.getBoundingClientRect().right > root.clientWidth)
+        .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`);
       return {
         scrollWidth: root.scrollWidth,
         clientWidth: root.clientWidth,
+        overflowing,
         small,
         composerBottom: composer.bottom,
       };
     });
     expect(layout.small).toEqual([]);
-    expect(layout.scrollWidth).toBeLessThanOrEqual(layout.clientWidth);
+    if (layout.scrollWidth > layout.clientWidth)
+      throw new Error(`the page is ${layout.scrollWidth} px wide; past the edge: ${layout.overflowing}`);
     expect(layout.composerBottom).toBeLessThanOrEqual(phone.height);
     await page.context().close();
   });
