@@ -62,7 +62,8 @@ const FULL: Sizes = {
 };
 
 const QUICK: Sizes = {
-  readCost: { tableConnections: 200, roomSizes: [5, 20, 50], expiredMessages: 500 },
+  // 120: above PRESENCE_LIST_LIMIT, so presence is a count there.
+  readCost: { tableConnections: 200, roomSizes: [5, 20, 120], expiredMessages: 500 },
   clientCpu: { recipients: 50, rounds: 3, concurrency: SHIPPED_CONCURRENCY },
   fanout: { roomSizes: [5, 20], warmup: () => 1, sends: () => 3 },
   latencyBound: { members: 30, latenciesMs: [20], sends: 2 },
@@ -204,6 +205,20 @@ export function formatResults(r: BenchResults): string {
       `history behind ${c.expiredTail.expiredMessages} expired messages: ${c.expiredTail.rcuHistory} RCU in ` +
         `${c.expiredTail.queriesHistory} Query (without the lifetime key bound: ` +
         `${c.expiredTail.rcuUnboundedBaseline} RCU in ${c.expiredTail.queriesUnboundedBaseline} Queries)`,
+      '',
+      'Presence per room size (RCU/WCU): a join up to its members answer, a `members` request, a relayed `typing`',
+      table([
+        ['members', 'members sent', 'join', 'members', 'typing'],
+        ...Object.entries(c.byMembers).map(([n, { presence: p }]) => [
+          n,
+          p.listed ? 'list' : 'count only',
+          `${p.rcuJoinWithMembers}/${p.wcuJoinWithMembers}`,
+          `${p.rcuMembers}/${p.wcuMembers}`,
+          `${p.rcuTyping}/${p.wcuTyping}`,
+        ]),
+      ]),
+      `ping (heartbeat) ${c.rcuHeartbeat}/${c.wcuHeartbeat}, a typing dropped by the throttle ` +
+        `${c.rcuTypingDropped}/${c.wcuTypingDropped}`,
     );
   }
   if (r.clientCpu) {

@@ -25,6 +25,7 @@ export function newConnection(index: number, nowMs = Date.now()): ConnectionReco
     name: `user${String(index).padStart(5, '0')}`,
     sourceIp: '127.0.0.1',
     roomCount: 1,
+    seenAt: nowMs,
   };
 }
 

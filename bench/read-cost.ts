@@ -17,6 +17,9 @@ import {
   HISTORY_DEFAULT_LIMIT,
   historyBudget,
   lowestIdAt,
+  presenceAudience,
+  readPresence,
+  TYPING_RELAY_INTERVAL_MS,
   timeSortableId,
 } from 'chat-core';
 import { CapacityMeter, eventuallyConsistentReadUnits, itemSize } from './capacity';
@@ -58,6 +61,21 @@ export interface RoomReadCost {
   rcuAllProjection: number;
   /** Billed size of one member's whole item (mean). */
   itemBytes: number;
+  /**
+   * Presence, in a room of this size: what `members` lists (a count only above PRESENCE_LIST_LIMIT), and
+   * the units of a join up to its members answer (checks, request token, join transaction, the room's
+   * bounded index read, the members' connection items or a counting Query), of a `members` request, and of
+   * a relayed `typing` (its throttle write and the bounded index read its fan-out needs).
+   */
+  presence: {
+    listed: boolean;
+    rcuJoinWithMembers: number;
+    wcuJoinWithMembers: number;
+    rcuMembers: number;
+    wcuMembers: number;
+    rcuTyping: number;
+    wcuTyping: number;
+  };
 }
 
 export interface ReadCostFigures {
@@ -74,6 +92,12 @@ export interface ReadCostFigures {
   rcuJoinWithHistory: number;
   /** Write units of that join: the request token and the join transaction (room count + membership, 2 each). */
   wcuJoin: number;
+  /** Write units of a `ping` (the liveness stamp on the connection item); it reads nothing. */
+  wcuHeartbeat: number;
+  rcuHeartbeat: number;
+  /** Units of a `typing` dropped by the throttle: its refused conditional write, nothing else. */
+  wcuTypingDropped: number;
+  rcuTypingDropped: number;
   expiredTail: ExpiredTailCost;
   byMembers: Record<string, RoomReadCost>;
 }
@@ -162,6 +186,9 @@ export async function measureReadCost(
       const items = await wholeItems(meter, db.table, entries);
       const itemBytes = items.reduce((sum, item) => sum + itemSize(item), 0);
       wcuPerSend = send.write;
+      const joiner = connections[tableConnections - 2 - roomSizes.indexOf(size)]!.connectionId;
+      const presence = await measurePresence(meter, store, room, joiner, senderId);
+      if (presence.count !== size + 1) throw new Error(`${room}: presence counted ${presence.count}`);
       byMembers[size] = {
         rcuPerSend: send.read,
         rcuMembersQuery: send.byOperation.Query ?? 0,
@@ -170,6 +197,7 @@ export async function measureReadCost(
         indexEntryBytes: Math.round(bytes / entries.length),
         rcuAllProjection: eventuallyConsistentReadUnits(itemBytes),
         itemBytes: Math.round(itemBytes / items.length),
+        presence: presence.figures,
       };
     }
     const sender = connections[0]!.connectionId;
@@ -178,6 +206,13 @@ export async function measureReadCost(
       await store.saveMessage({ ...draftOf(sender, history), id: timeSortableId() });
     });
     const token = await meter.measure(() => store.takeRequestToken(sender));
+    const heartbeat = await meter.measure(() => store.markSeen(sender));
+    // The first typing in the room takes the turn; the one right after it is dropped.
+    await store.takeTypingTurn(joiner, history, TYPING_RELAY_INTERVAL_MS);
+    const dropped = await meter.measure(() =>
+      store.takeTypingTurn(joiner, history, TYPING_RELAY_INTERVAL_MS),
+    );
+    if (dropped.result) throw new Error('a typing right after another was not dropped');
     progress?.stage(`writing ${options.expiredMessages} expired messages behind live ones`);
     const expiredTail = await measureExpiredTail(
       meter,
@@ -196,6 +231,10 @@ export async function measureReadCost(
       wcuRequestToken: token.write,
       rcuJoinWithHistory: join.read,
       wcuJoin: join.write,
+      wcuHeartbeat: heartbeat.write,
+      rcuHeartbeat: heartbeat.read,
+      wcuTypingDropped: dropped.write,
+      rcuTypingDropped: dropped.read,
       expiredTail,
       byMembers,
     };
@@ -203,6 +242,49 @@ export async function measureReadCost(
     meter.destroy();
     await db.drop().catch(() => {}); // a failed clean-up must not hide the figures or the error
   }
+}
+
+/**
+ * The presence paths in one room, call for call as the functions make them (posting aside): a join up to
+ * its members answer (functions/join), a `members` request (functions/members) and a relayed `typing`
+ * (functions/typing). `member` is in the room; `joiner` is not yet.
+ */
+async function measurePresence(
+  meter: CapacityMeter,
+  store: ChatStore,
+  room: string,
+  joiner: string,
+  member: string,
+): Promise<{ count: number; figures: RoomReadCost['presence'] }> {
+  const join = await meter.measure(async () => {
+    const connection = await store.checkJoin(joiner, room);
+    await store.takeRequestToken(joiner);
+    const membership = await store.joinRoom(joiner, room, connection);
+    return readPresence(store, room, membership, await presenceAudience(store, room));
+  });
+  const members = await meter.measure(async () => {
+    const membership = await store.getMembership(member, room);
+    if (!membership) throw new Error(`${member} is not a member of ${room}`);
+    await store.takeRequestToken(member);
+    return readPresence(store, room, membership, await presenceAudience(store, room));
+  });
+  const typing = await meter.measure(async () => {
+    if (!(await store.takeTypingTurn(member, room, TYPING_RELAY_INTERVAL_MS)))
+      throw new Error('the first typing was dropped');
+    return presenceAudience(store, room);
+  });
+  return {
+    count: join.result.count,
+    figures: {
+      listed: join.result.members !== undefined,
+      rcuJoinWithMembers: join.read,
+      wcuJoinWithMembers: join.write,
+      rcuMembers: members.read,
+      wcuMembers: members.write,
+      rcuTyping: typing.read,
+      wcuTyping: typing.write,
+    },
+  };
 }
 
 /**

@@ -536,7 +536,12 @@ function headerValue(headers: Record<string, string> | undefined, name: string):
 }
 
 /** Answers a handshake with an HTTP error: the gateway's own JSON, or a `$connect` integration's body and type. */
-function refuseUpgrade(socket: Duplex, status: number, body: unknown, contentType = 'application/json'): void {
+function refuseUpgrade(
+  socket: Duplex,
+  status: number,
+  body: unknown,
+  contentType = 'application/json',
+): void {
   if (socket.destroyed) return;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   socket.end(

@@ -1,3 +1,4 @@
+import { PRESENCE_LIST_LIMIT } from 'chat-core';
 import { type BenchResults, formatResults, runBench } from '../../bench/bench';
 import { LONG_TEST_MS } from '../support/timeouts';
 
@@ -38,7 +39,29 @@ test('read cost per send: per room size, with its minimum and the Scan baseline'
   expect(tail.rcuHistory).toBeLessThanOrEqual(1);
   expect(tail.rcuUnboundedBaseline).toBeGreaterThan(tail.rcuHistory);
   expect(Object.keys(cost.byMembers).length).toBeGreaterThan(1);
-  for (const room of Object.values(cost.byMembers)) {
+  // A ping writes one small item and reads nothing; a typing the throttle drops costs its refused write only
+  expect([cost.wcuHeartbeat, cost.rcuHeartbeat]).toEqual([1, 0]);
+  // (DynamoDB reports no capacity for a refused conditional write; AWS bills it as one write unit.)
+  expect(cost.rcuTypingDropped).toBe(0);
+  expect(cost.wcuTypingDropped).toBeLessThanOrEqual(1);
+  const sizes = Object.keys(cost.byMembers).map(Number);
+  // The quick run has a room above the presence limit, where only a count is sent.
+  expect(sizes.some((size) => size > PRESENCE_LIST_LIMIT)).toBe(true);
+  for (const [size, { presence, ...room }] of Object.entries(cost.byMembers)) {
+    expect(presence.listed).toBe(Number(size) <= PRESENCE_LIST_LIMIT);
+    // The join writes what a join writes; the members answer and typing only read (typing: one throttle write).
+    expect(presence.wcuJoinWithMembers).toBe(cost.wcuJoin);
+    expect(presence.wcuMembers).toBe(cost.wcuRequestToken);
+    expect(presence.wcuTyping).toBe(1);
+    expectPositive({
+      rcuJoin: presence.rcuJoinWithMembers,
+      rcuMembers: presence.rcuMembers,
+      rcuTyping: presence.rcuTyping,
+    });
+    // A listed member's connection item costs at least half a unit; typing's bounded index read is no
+    // more than the full read a send makes of the same room.
+    if (presence.listed) expect(presence.rcuMembers).toBeGreaterThanOrEqual(Number(size) / 2);
+    expect(presence.rcuTyping).toBeLessThanOrEqual(room.rcuMembersQuery);
     expectPositive({ ...room });
     expect(Object.keys(room)).toEqual(
       expect.arrayContaining(['rcuPerSend', 'rcuMinimum', 'rcuScanBaseline', 'rcuMembersQuery']),

@@ -49,6 +49,8 @@ describe('authorization', () => {
     ['send', { action: 'send', msg: 'let me in' }],
     ['leave', { action: 'leave' }],
     ['history', { action: 'history' }],
+    ['members', { action: 'members' }],
+    ['typing', { action: 'typing' }],
   ])('%s on a room not joined is NOT_A_MEMBER and reaches no member', async (action, body) => {
     const room = `private-${action}`;
     const insider = await joined(room, 'Insider');
@@ -59,7 +61,7 @@ describe('authorization', () => {
     });
     await insider.client.request({ action: 'ping' }, 'pong');
     expect(
-      insider.client.frames.filter((f) => f.type !== 'joined' && f.type !== 'history' && f.type !== 'pong'),
+      insider.client.frames.filter((f) => !['joined', 'members', 'history', 'pong'].includes(String(f.type))),
     ).toEqual([]);
     expect(await store.getMembership(insider.id, room)).toBeDefined();
     await Promise.all([insider.client.close(), outsider.close()]);
@@ -74,11 +76,13 @@ describe('authorization', () => {
       { action: 'join', room: 'attacker-room', connectionId: target.id },
       { action: 'leave', room: 'target-room', connectionId: target.id },
       { action: 'history', room: 'target-room', connectionId: target.id },
+      { action: 'members', room: 'target-room', connectionId: target.id },
+      { action: 'typing', room: 'target-room', connectionId: target.id },
     ]) {
       await attacker.client.request(body, 'message');
     }
     await target.client.request({ action: 'ping' }, 'pong');
-    expect(target.client.frames.map((f) => f.type)).toEqual(['joined', 'history', 'pong']);
+    expect(target.client.frames.map((f) => f.type)).toEqual(['joined', 'members', 'history', 'pong']);
     expect(await store.getMembership(target.id, 'target-room')).toBeDefined();
     await Promise.all([target.client.close(), attacker.client.close()]);
   });

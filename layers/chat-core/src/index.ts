@@ -29,6 +29,7 @@ export {
 export { lowestIdAt, timeOfId, timeSortableId } from './ids';
 export { logger } from './logger';
 export { createChatService } from './model/service';
+export { type RoomPresence, readPresence } from './presence';
 export * from './protocol';
 export { chatStore, type RouteContext, webSocketRoute } from './route';
 export { fanoutShardHandler } from './shard';
