@@ -1,180 +1,207 @@
 // The chat page: talks the chat protocol to the local stack or, with ?url=wss://..., a deployed API.
-// Everything a server or another user sent is shown with textContent, never parsed as HTML.
-// Nothing typed is lost: a message goes into an outbox (kept in localStorage) and is shown pending until
-// its echo comes; it is sent with a clientMsgId, so resending it after a drop or a reload stores it once.
-// When the connection closes (idle or 2-hour limit, network, server restart) the page reconnects with
-// backoff, rejoins its rooms with `since` and pages back with `history` until it has every missed message.
+// Modules: connection.ts (the socket, reconnects, status), outbox.ts (what is kept in localStorage),
+// presence.ts (members and typing per room), view.ts (the DOM); this file ties them to the protocol.
+// Nothing typed is lost: a message goes into the outbox and is shown pending until its echo comes; it is
+// sent with a clientMsgId, so resending it after a drop or a reload stores it once. After a reconnect the
+// page rejoins its rooms with `since` and pages back with `history` until it has every missed message.
+import { Connection } from './connection';
 import { type OutboxItem, PageState } from './outbox';
+import { type Member, RoomPresence, TYPING_SHOWN_MS } from './presence';
+import * as view from './view';
 
-type Member = { connectionId?: string; name?: string; handle?: string };
-type Frame = Member & {
+type Frame = Partial<Member> & {
   type?: string;
   room?: string;
   id?: string;
   msg?: string;
+  sentAt?: string;
   from?: Member;
   messages?: Frame[];
+  members?: Member[];
+  count?: number;
   more?: boolean;
+  you?: boolean;
   code?: string;
   message?: string;
   action?: string;
   clientMsgId?: string;
+  retryAfterMs?: number;
 };
-
-const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const nameInput = byId<HTMLInputElement>('name');
-const nameHint = byId<HTMLElement>('name-hint');
-const roomInput = byId<HTMLInputElement>('room');
-const messageInput = byId<HTMLInputElement>('message');
-const status = byId<HTMLElement>('status');
-const log = byId<HTMLUListElement>('log');
-const outboxList = byId<HTMLUListElement>('outbox');
 
 const params = new URLSearchParams(location.search);
 const stage = document.body.dataset.stage ?? 'dev';
-/** With sign-in on (`npm start -- --auth`), where the token goes: the query string or the subprotocol header. */
-const signIn = document.body.dataset.signIn as 'none' | 'query' | 'header' | undefined;
-const signingIn = signIn === 'query' || signIn === 'header';
-/** The token the local issuer signed for a name (an hour long; asked again when a handshake is refused). */
-let signedIn: { name: string; token: string } | undefined;
-byId<HTMLElement>('sign-in-hint').hidden = !signingIn;
+const signIn = (document.body.dataset.signIn ?? 'none') as 'none' | 'query' | 'header';
 const apiUrl =
   params.get('url') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/${stage}`;
-/** API Gateway closes a connection after 10 idle minutes: ping well before. */
-const KEEPALIVE_MS = Number(params.get('keepalive') ?? 5 * 60 * 1000);
+/** `ping` this often: the server's liveness check, and API Gateway's 10-minute idle timeout kept away. */
+const KEEPALIVE_MS = 60_000;
 /** A send with no answer by then is sent again (same clientMsgId: stored once). */
 const RESEND_AFTER_MS = 10_000;
 /** Sends of one message before the page gives up on it and shows it failed. */
 const MAX_ATTEMPTS = 8;
 /** API Gateway closes the connection on a bigger frame (1009): such a message can never be sent. */
 const FRAME_MAX_BYTES = 32 * 1024;
-/** Refusals that may pass: the message is sent again later. */
+/** Refusals that may pass: the request is made again later. */
 const PASSING = new Set(['INTERNAL', 'RATE_LIMITED', 'SEND_IN_PROGRESS']);
 const HISTORY_PAGE = 100;
+/** At most one `typing` per room this often while typing (the server drops more frequent ones anyway). */
+const TYPING_EVERY_MS = 3_000;
 
 const state = new PageState(`chat-page:${apiUrl}`);
+const presence = new Map<string, RoomPresence>();
+const unread = new Map<string, number>();
+let selected: string | undefined = state.rooms.keys().next().value;
+/** This connection's handle, from its own `joined` frame. */
+let myHandle: string | undefined;
 
-/** The current socket and what has been done on it. */
-let socket: WebSocket | undefined;
-let connectedAs = '';
-let reconnectDelayMs = 500;
-let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+// What was done on the current socket; it ends with it.
 /** Rooms joined on this socket (their join was answered); sends wait for it. */
 const joinedHere = new Set<string>();
 /** Rooms whose join or catch-up is under way: room -> the last id seen before (page back to it). */
 const catchingUp = new Map<string, string | undefined>();
 /** Per room, the message sent on this socket and not yet answered. */
 const inFlight = new Map<string, { clientMsgId: string; timer: ReturnType<typeof setTimeout> }>();
+const lastTypingSent = new Map<string, number>();
+/** Rooms whose live marker is shown (after their first join's history). */
+const liveMarked = new Set<string>();
 const shownIds = new Set<string>();
 
-function setStatus(text: string, kind: string): void {
-  status.textContent = text;
-  status.dataset.state = kind;
-}
-
-function show(parts: { text: string; className?: string; handle?: string }[], kind?: string): HTMLLIElement {
-  const item = document.createElement('li');
-  if (kind) item.className = kind;
-  for (const part of parts) {
-    const span = document.createElement('span');
-    span.textContent = part.text;
-    if (part.className) span.className = part.className;
-    // Shown beside the name by CSS, so that two people of one name differ.
-    if (part.handle) span.dataset.handle = part.handle;
-    item.append(span);
-  }
-  log.append(item);
-  log.scrollTop = log.scrollHeight;
-  return item;
-}
-
-/** A member's name (or connection id) and handle; `from` marks a message's sender. */
-const who = (member: Member | undefined, className: 'from' | 'who') => ({
-  text: member?.name ?? member?.connectionId ?? 'someone',
-  className,
-  ...(member?.handle ? { handle: member.handle } : {}),
+const connection = new Connection({
+  url: apiUrl,
+  signIn,
+  keepAliveMs: KEEPALIVE_MS,
+  wanted: () => state.rooms.size > 0 || state.hasPending(),
+  onStatus: view.setStatus,
+  onOpen(reopened) {
+    const at = new Date().toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    for (const room of state.rooms.keys()) {
+      if (reopened && liveMarked.has(room)) view.showMarker(room, 'reconnected', `reconnected at ${at}`);
+      join(room);
+    }
+  },
+  onClosed: forgetSocket,
+  onFrame(frame, raw) {
+    if (frame && typeof frame === 'object') handle(frame as Frame);
+    else notice(raw);
+  },
 });
 
-/** Shows a message once, in id order among the messages shown (a page back delivers older ones later). */
-function showMessage(frame: Frame): void {
-  if (!frame.id || shownIds.has(frame.id)) return; // a replay or a resend repeats what arrived
-  shownIds.add(frame.id);
-  const room = frame.room ?? '';
-  const last = state.rooms.get(room);
-  if (state.rooms.has(room) && (!last || frame.id > last)) {
-    state.rooms.set(room, frame.id);
-    state.save();
-  }
-  const item = show([{ text: `[${room}] ` }, who(frame.from, 'from'), { text: `: ${frame.msg}` }]);
-  item.dataset.id = frame.id;
-  item.dataset.room = room;
-  // Before the earliest of the messages shown last that are newer; notices keep their place.
-  let newer: Element | undefined;
-  for (let el = item.previousElementSibling; el; el = el.previousElementSibling) {
-    const id = (el as HTMLElement).dataset.id;
-    if (!id) continue;
-    if (id < frame.id) break;
-    newer = el;
-  }
-  if (newer) log.insertBefore(item, newer);
-}
+const presenceOf = (room: string) => {
+  const known = presence.get(room) ?? new RoomPresence();
+  presence.set(room, known);
+  return known;
+};
+const isOwn = (member: Member | undefined) => !!member && state.handles.includes(member.handle);
+const nameOf = (member: Member) => `${member.name ?? 'anonymous'} #${member.handle}`;
 
-function renderOutbox(): void {
-  outboxList.replaceChildren(
-    ...state.outbox.map((item) => {
-      const li = document.createElement('li');
-      li.dataset.clientMsgId = item.clientMsgId;
-      li.dataset.state = item.state;
-      li.className = item.state;
-      const text = document.createElement('span');
-      text.textContent = `[${item.room}] ${item.msg}`;
-      const note = document.createElement('span');
-      note.className = 'note';
-      note.textContent = item.state === 'pending' ? ' (sending…)' : ` (not sent: ${item.reason})`;
-      li.append(text, note);
-      if (item.state === 'failed') {
-        const dismiss = document.createElement('button');
-        dismiss.type = 'button';
-        dismiss.textContent = 'Dismiss';
-        dismiss.addEventListener('click', () => {
-          state.remove(item.clientMsgId);
-          renderOutbox();
-        });
-        li.append(dismiss);
-      }
-      return li;
-    }),
+function renderRooms(): void {
+  view.renderRooms(
+    [...state.rooms.keys()].map((room) => ({ room, unread: unread.get(room) ?? 0 })),
+    selected,
+    select,
   );
 }
 
-/** The name is locked while in a room: a new name needs a new connection, which would leave the rooms. */
-function renderName(): void {
-  const locked = state.rooms.size > 0;
-  nameInput.disabled = locked;
-  nameHint.hidden = !locked;
+function renderPresence(): void {
+  const room = selected && presence.get(selected);
+  view.renderMembers(room || undefined, myHandle);
+  view.renderTyping(room ? room.typingNow(Date.now()) : []);
 }
 
-function render(frame: Frame): void {
+function renderOutbox(): void {
+  view.renderOutbox(state.outbox, (clientMsgId) => {
+    state.remove(clientMsgId);
+    renderOutbox();
+  });
+}
+
+/** Shows a room: its log, members and typing; its unread count goes. */
+function select(room: string | undefined): void {
+  selected = room;
+  if (room) unread.delete(room);
+  view.showRoom(room);
+  renderRooms();
+  renderPresence();
+}
+
+/** A line for the selected room (a frame that belongs to no room). */
+function notice(text: string, kind: 'notice' | 'error' = 'notice'): void {
+  if (selected) view.showNotice(selected, text, kind);
+}
+
+function handle(frame: Frame): void {
+  const room = frame.room ?? '';
   switch (frame.type) {
     case 'message':
       showMessage(frame);
       if (frame.clientMsgId) confirmed(frame.clientMsgId);
-      break;
+      return;
     case 'history':
       for (const message of frame.messages ?? []) showMessage(message);
-      if (frame.room) historyArrived(frame.room, frame);
-      break;
-    case 'pong':
-      break;
+      historyArrived(room, frame);
+      return;
     case 'joined':
     case 'left':
-      show([who(frame, 'who'), { text: ` ${frame.type} ${frame.room}` }], 'notice');
-      break;
+      if (state.rooms.has(room)) membership(frame.type, room, frame as Frame & Member);
+      return;
+    case 'members':
+      if (!state.rooms.has(room)) return;
+      presenceOf(room).reset(frame.count ?? 0, frame.members);
+      if (room === selected) renderPresence();
+      return;
+    case 'typing':
+      if (!state.rooms.has(room) || !frame.handle || frame.handle === myHandle) return;
+      presenceOf(room).startedTyping(frame as Member, Date.now());
+      if (room === selected) renderPresence();
+      setTimeout(renderPresence, TYPING_SHOWN_MS + 100); // expires unless refreshed
+      return;
     case 'error':
       refused(frame);
-      break;
+      return;
+    case 'pong':
+      return;
     default:
-      show([{ text: frame.message ? `Gateway: ${frame.message}` : JSON.stringify(frame) }], 'notice');
+      notice(frame.message ? `Server: ${frame.message}` : JSON.stringify(frame));
+  }
+}
+
+/** `joined` / `left`: the page's own join tells it its handle; others change who is present. */
+function membership(type: 'joined' | 'left', room: string, member: Frame & Member): void {
+  if (type === 'joined' && member.you) {
+    myHandle = member.handle;
+    state.addHandle(member.handle);
+    view.renderMe(state.name, myHandle);
+    return;
+  }
+  const people = presenceOf(room);
+  const before = people.has(member.handle);
+  if (type === 'joined') people.joined(member);
+  else people.left(member);
+  // A second tab of someone present is no news; a person arriving or going is.
+  if (before !== people.has(member.handle)) view.showNotice(room, `${nameOf(member)} ${type}`);
+  if (room === selected) renderPresence();
+}
+
+/** Shows a message once; counts it unread in a room not shown; its sender is no longer typing. */
+function showMessage(frame: Frame): void {
+  if (!frame.id || !frame.room || shownIds.has(frame.id)) return; // a replay or a resend repeats what arrived
+  if (!state.rooms.has(frame.room)) return; // a room left meanwhile
+  shownIds.add(frame.id);
+  const room = frame.room;
+  const own = isOwn(frame.from);
+  const last = state.rooms.get(room);
+  if (!last || frame.id > last) {
+    state.rooms.set(room, frame.id);
+    state.save();
+    if (room !== selected && !own) {
+      unread.set(room, (unread.get(room) ?? 0) + 1);
+      renderRooms();
+    }
+  }
+  view.showMessage({ id: frame.id, room, from: frame.from, msg: frame.msg, sentAt: frame.sentAt }, own);
+  if (frame.from) {
+    presenceOf(room).stoppedTyping(frame.from.handle);
+    if (room === selected) renderPresence();
   }
 }
 
@@ -188,41 +215,54 @@ function historyArrived(room: string, frame: Frame): void {
   }
   const oldest = frame.messages?.[0]?.id;
   if (since && frame.more && oldest && oldest > since) {
-    socket?.send(JSON.stringify({ action: 'history', room, before: oldest, limit: HISTORY_PAGE }));
+    connection.send({ action: 'history', room, before: oldest, limit: HISTORY_PAGE });
     return;
   }
   catchingUp.delete(room);
-  updateCatchUpState();
-}
-
-function updateCatchUpState(): void {
-  log.dataset.catchingUp = String(catchingUp.size > 0);
+  view.setCatchingUp(catchingUp.size > 0);
+  if (!liveMarked.has(room)) {
+    liveMarked.add(room);
+    view.showMarker(
+      room,
+      'live',
+      view.hasMessages(room) ? 'history above, live from here' : 'live from here',
+    );
+  }
 }
 
 /** An `error` frame: for a send, about the room's message in flight (one at a time per room). */
 function refused(frame: Frame): void {
   const room = frame.room ?? '';
-  if (frame.action === 'join' && frame.code === 'ALREADY_JOINED') {
-    catchingUp.delete(room);
-    updateCatchUpState();
+  const text = `Error ${frame.code}: ${frame.message}`;
+  if (frame.action === 'join') joinRefused(room, frame, text);
+  else if (frame.action === 'send') sendRefused(room, frame, text);
+  else if (state.rooms.has(room)) view.showNotice(room, text, 'error');
+  else notice(text, 'error');
+}
+
+function joinRefused(room: string, frame: Frame, text: string): void {
+  catchingUp.delete(room);
+  view.setCatchingUp(catchingUp.size > 0);
+  if (frame.code === 'ALREADY_JOINED') {
     joinedHere.add(room);
     flush(room);
     return;
   }
-  show([{ text: `Error ${frame.code}: ${frame.message}` }], 'error');
-  if (frame.action === 'join') {
-    // The room cannot be joined (e.g. a bad name): what waits for it cannot be sent.
-    catchingUp.delete(room);
-    updateCatchUpState();
-    state.rooms.delete(room);
-    for (const item of state.outbox)
-      if (item.room === room && item.state === 'pending') state.fail(item, `${frame.code}: ${frame.message}`);
-    state.save();
-    renderName();
-    renderOutbox();
+  if (PASSING.has(frame.code ?? '')) {
+    setTimeout(() => join(room), frame.retryAfterMs ?? 1000);
     return;
   }
-  if (frame.action !== 'send') return;
+  // The room cannot be joined (e.g. too many rooms): what waits for it cannot be sent.
+  view.showNotice(room, text, 'error');
+  state.rooms.delete(room);
+  for (const item of state.outbox)
+    if (item.room === room && item.state === 'pending') state.fail(item, `${frame.code}: ${frame.message}`);
+  state.save();
+  renderRooms();
+  renderOutbox();
+}
+
+function sendRefused(room: string, frame: Frame, text: string): void {
   const sent = inFlight.get(room);
   const item = sent && state.find(sent.clientMsgId);
   if (!sent || !item) return;
@@ -233,8 +273,9 @@ function refused(frame: Frame): void {
     joinedHere.delete(room);
     join(room);
   } else if (PASSING.has(frame.code ?? '') && item.attempts < MAX_ATTEMPTS) {
-    sent.timer = setTimeout(() => resend(room, item.clientMsgId), 1000 * item.attempts);
+    sent.timer = setTimeout(() => resend(room, item.clientMsgId), frame.retryAfterMs ?? 1000 * item.attempts);
   } else {
+    view.showNotice(room, text, 'error');
     inFlight.delete(room);
     state.fail(item, `${frame.code}: ${frame.message}`);
     renderOutbox();
@@ -263,11 +304,14 @@ function resend(room: string, clientMsgId: string): void {
 
 /** Sends the room's next message if the room is joined on an open socket and nothing is in flight. */
 function flush(room: string): void {
-  if (socket?.readyState !== WebSocket.OPEN || !joinedHere.has(room) || inFlight.has(room)) return;
+  if (!connection.isOpen || !joinedHere.has(room) || inFlight.has(room)) return;
   const item = state.nextToSend(room);
   if (!item) return;
-  const frame = JSON.stringify({ action: 'send', room, msg: item.msg, clientMsgId: item.clientMsgId });
-  if (new TextEncoder().encode(frame).length > FRAME_MAX_BYTES || item.attempts >= MAX_ATTEMPTS) {
+  const frame = { action: 'send', room, msg: item.msg, clientMsgId: item.clientMsgId };
+  if (
+    new TextEncoder().encode(JSON.stringify(frame)).length > FRAME_MAX_BYTES ||
+    item.attempts >= MAX_ATTEMPTS
+  ) {
     const reason =
       item.attempts >= MAX_ATTEMPTS
         ? `no answer after ${MAX_ATTEMPTS} tries`
@@ -281,156 +325,122 @@ function flush(room: string): void {
   state.save();
   const timer = setTimeout(() => resend(room, item.clientMsgId), RESEND_AFTER_MS);
   inFlight.set(room, { clientMsgId: item.clientMsgId, timer });
-  socket.send(frame);
+  connection.send(frame);
 }
 
 function join(room: string): void {
-  if (socket?.readyState !== WebSocket.OPEN || joinedHere.has(room) || catchingUp.has(room)) return;
+  if (!connection.isOpen || joinedHere.has(room) || catchingUp.has(room) || !state.rooms.has(room)) return;
   const since = state.rooms.get(room);
   catchingUp.set(room, since);
-  updateCatchUpState();
-  socket.send(JSON.stringify({ action: 'join', room, ...(since ? { since } : {}) }));
-}
-
-/** Asks the local issuer for a token for `name`, then connects with it. */
-async function signInAs(name: string): Promise<void> {
-  setStatus(`signing in as ${name}`, 'connecting');
-  try {
-    const response = await fetch('/auth/token', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name }),
-    });
-    if (!response.ok) throw new Error(`the issuer answered ${response.status}`);
-    signedIn = { name, token: ((await response.json()) as { token: string }).token };
-    connect();
-  } catch (error) {
-    setStatus(`sign-in failed: ${(error as Error).message}`, 'disconnected');
-  }
-}
-
-/** A socket for `name`: signed in with a token, or named in the query string. */
-function openSocket(name: string | undefined): WebSocket {
-  if (!signingIn) return new WebSocket(name ? `${apiUrl}?name=${encodeURIComponent(name)}` : apiUrl);
-  const token = signedIn!.token;
-  return signIn === 'header'
-    ? new WebSocket(apiUrl, ['chat', token])
-    : new WebSocket(`${apiUrl}?token=${encodeURIComponent(token)}`);
-}
-
-/** Opens a socket unless one is open or opening under the current name; on open, joins every room. */
-function connect(): void {
-  const name = state.name;
-  if (socket && connectedAs === name && socket.readyState <= WebSocket.OPEN) return;
-  if (signingIn && signedIn?.name !== name) {
-    if (name) void signInAs(name);
-    else setStatus('enter a name to sign in', 'disconnected');
-    return;
-  }
-  clearTimeout(reconnectTimer);
-  const previous = socket;
-  socket = undefined;
-  previous?.close(1000);
-  forgetSocket();
-  const next = openSocket(name);
-  let opened = false;
-  socket = next;
-  connectedAs = name;
-  if (status.dataset.state !== 'reconnecting') setStatus('connecting', 'connecting');
-  next.onopen = () => {
-    opened = true;
-    setStatus('connected', 'connected');
-    reconnectDelayMs = 500;
-    for (const room of state.rooms.keys()) join(room);
-  };
-  next.onmessage = (event) => {
-    let frame: Frame;
-    try {
-      frame = JSON.parse(String(event.data)) as Frame;
-    } catch {
-      show([{ text: String(event.data) }], 'notice');
-      return;
-    }
-    render(frame);
-  };
-  next.onclose = (event) => {
-    if (socket !== next) return; // replaced on purpose (a new name)
-    socket = undefined;
-    forgetSocket();
-    // A refused handshake may be an expired token: the next attempt signs in again.
-    if (!opened) signedIn = undefined;
-    if (state.rooms.size === 0 && !state.hasPending()) {
-      setStatus(`disconnected (${event.code})`, 'disconnected');
-      return;
-    }
-    setStatus('reconnecting', 'reconnecting');
-    reconnectTimer = setTimeout(connect, reconnectDelayMs);
-    reconnectDelayMs = Math.min(reconnectDelayMs * 2, 5_000);
-  };
+  view.setCatchingUp(true);
+  connection.send({ action: 'join', room, ...(since ? { since } : {}) });
 }
 
 /** Everything done on a socket ends with it; what was in flight is sent again on the next one. */
 function forgetSocket(): void {
   joinedHere.clear();
   catchingUp.clear();
-  updateCatchUpState();
+  view.setCatchingUp(false);
   for (const { timer } of inFlight.values()) clearTimeout(timer);
   inFlight.clear();
+  lastTypingSent.clear();
 }
 
-function useName(): void {
-  if (state.rooms.size === 0) state.name = nameInput.value.trim();
-}
-
-byId<HTMLFormElement>('room-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const room = roomInput.value.trim();
-  useName();
-  if (!state.rooms.has(room)) state.rooms.set(room, undefined);
-  state.save();
-  renderName();
-  connect();
-  join(room);
-});
-byId<HTMLButtonElement>('leave').addEventListener('click', () => {
-  const room = roomInput.value.trim();
-  if (!state.rooms.delete(room)) return;
+function leave(room: string): void {
+  state.rooms.delete(room);
   for (const item of state.outbox)
     if (item.room === room && item.state === 'pending') state.fail(item, 'left the room before it was sent');
   state.save();
-  renderName();
-  renderOutbox();
+  if (joinedHere.has(room) || catchingUp.has(room)) connection.send({ action: 'leave', room });
   joinedHere.delete(room);
   catchingUp.delete(room);
-  updateCatchUpState();
-  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ action: 'leave', room }));
+  view.setCatchingUp(catchingUp.size > 0);
+  presence.delete(room);
+  unread.delete(room);
+  liveMarked.delete(room);
+  view.removeRoomLog(room);
+  renderOutbox();
+  select(state.rooms.keys().next().value);
+}
+
+const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const messageInput = byId<HTMLInputElement>('message');
+
+byId<HTMLFormElement>('name-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = byId<HTMLInputElement>('name').value.trim();
+  if (!name) return;
+  const renamed = name !== state.name;
+  state.name = name;
+  state.save();
+  view.showNameForm(false, name, signIn !== 'none');
+  view.renderMe(name, renamed ? undefined : myHandle);
+  // A new name is a new connection: the rooms are joined again under it, with `since`.
+  connection.open(name);
+  (selected ? messageInput : byId<HTMLInputElement>('room')).focus();
+});
+byId<HTMLButtonElement>('change-name').addEventListener('click', () =>
+  view.showNameForm(true, state.name, signIn !== 'none'),
+);
+byId<HTMLButtonElement>('cancel-name').addEventListener('click', () => {
+  view.showNameForm(false, state.name, signIn !== 'none');
+  byId<HTMLButtonElement>('change-name').focus();
+});
+byId<HTMLFormElement>('join-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const input = byId<HTMLInputElement>('room');
+  const room = input.value.trim();
+  if (!room) return;
+  input.value = '';
+  if (!state.rooms.has(room)) {
+    state.rooms.set(room, undefined);
+    state.save();
+  }
+  view.roomLog(room);
+  select(room);
+  connection.open(state.name);
+  join(room);
+  messageInput.focus();
+});
+byId<HTMLButtonElement>('leave').addEventListener('click', () => {
+  if (selected) leave(selected);
 });
 byId<HTMLFormElement>('message-form').addEventListener('submit', (event) => {
   event.preventDefault();
   const msg = messageInput.value;
-  const room = roomInput.value.trim();
+  const room = selected;
   if (!msg.trim() || !room) return;
-  useName();
-  // Sending to a room not joined joins it first.
-  if (!state.rooms.has(room)) state.rooms.set(room, undefined);
   const item: OutboxItem = { clientMsgId: crypto.randomUUID(), room, msg, state: 'pending', attempts: 0 };
   state.outbox.push(item);
   state.save();
   messageInput.value = '';
-  renderName();
+  lastTypingSent.delete(room); // the message ends this bout of typing
   renderOutbox();
-  connect();
+  connection.open(state.name);
   join(room);
   flush(room);
 });
-
+messageInput.addEventListener('input', () => {
+  const room = selected;
+  if (!room || !messageInput.value.trim() || !joinedHere.has(room)) return;
+  const now = Date.now();
+  if (now - (lastTypingSent.get(room) ?? 0) < TYPING_EVERY_MS) return;
+  lastTypingSent.set(room, now);
+  connection.send({ action: 'typing', room });
+});
+// In a room too big for the server to list, the count is read again now and then.
 setInterval(() => {
-  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ action: 'ping' }));
+  for (const [room, people] of presence)
+    if (!people.isListed() && joinedHere.has(room)) connection.send({ action: 'members', room });
 }, KEEPALIVE_MS);
 
+// A phone shows the member list folded away until asked for.
+if (matchMedia('(max-width: 720px)').matches) byId<HTMLDetailsElement>('members-pane').open = false;
+
 // A reload picks up where the page was: same name, same rooms, the same unsent messages.
-nameInput.value = state.name;
-renderName();
+for (const room of state.rooms.keys()) view.roomLog(room);
+select(selected);
 renderOutbox();
-setStatus('disconnected', 'disconnected');
-if (state.rooms.size > 0 || state.hasPending()) connect();
+view.renderMe(state.name, undefined);
+if (state.name) connection.open(state.name);
+else view.showNameForm(true, '', signIn !== 'none');

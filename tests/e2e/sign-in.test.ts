@@ -2,13 +2,13 @@
 // authorizer function with aws-jwt-verify, exactly as on AWS. Good tokens connect under the token's name
 // and user; every bad one is refused at the handshake and writes nothing.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { handleOf } from 'chat-core';
-import { chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { localDynamoDbClient } from '../../local/dynamodb';
+import { chooseName, describeInChromium, joinRoom, launchChromium } from '../support/chat-page';
 import { scanTable } from '../support/table-contents';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
@@ -148,17 +148,18 @@ describe('token in Sec-WebSocket-Protocol', () => {
   });
 });
 
-describe('the chat page signs in through the local issuer', () => {
-  const CHROMIUM = '/usr/bin/chromium';
-  const run = existsSync(CHROMIUM) ? test.each : test.skip.each;
-  run([['query' as const], ['header' as const]])('with the token in the %s', async (source) => {
+describeInChromium('tests/e2e/sign-in.test.ts')('the chat page signs in through the local issuer', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(() => browser?.close());
+
+  test.each([['query' as const], ['header' as const]])('with the token in the %s', async (source) => {
     const stack = source === 'query' ? query : header;
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    const context = await browser.newContext();
     try {
-      const page = await browser.newPage();
+      const page = await context.newPage();
       await page.goto(stack.pageUrl);
       await page.getByText('Sign-in is on').waitFor({ state: 'visible' });
       const room = `page-${source}`;
@@ -168,16 +169,15 @@ describe('the chat page signs in through the local issuer', () => {
         : TestClient.connect(stack.webSocketUrl, { protocols: ['chat', watcherToken] }));
       await joinedFrame(watcher, room);
       const seen = watcher.next((f) => f.type === 'joined' && f.name === 'Pat');
-      await page.getByLabel('Name').fill('Pat');
-      await page.getByLabel('Room').fill(room);
-      await page.getByRole('button', { name: 'Join' }).click();
+      await chooseName(page, 'Pat');
+      await joinRoom(page, room);
       const joined = await seen;
       // The name and user come from the signed token: the handle is the user's, not the connection's.
       const sub = String(claimsOf(stack.issuer!.tokenFor('Pat')).sub);
       expect(joined.handle).toBe(handleOf('any connection', sub));
       await watcher.close();
     } finally {
-      await browser.close();
+      await context.close();
     }
   });
 });
