@@ -433,7 +433,8 @@ messageInput.addEventListener('input', () => {
 // too big to list gets its count read again the same way.
 setInterval(() => {
   for (const [room, people] of presence)
-    if (joinedHere.has(room) && (room === selected || !people.isListed())) connection.send({ action: 'members', room });
+    if (joinedHere.has(room) && (room === selected || !people.isListed()))
+      connection.send({ action: 'members', room });
 }, KEEPALIVE_MS);
 
 // A phone shows the member list folded away until asked for.
