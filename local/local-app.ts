@@ -83,6 +83,11 @@ export interface LocalAppOptions {
   tableNames?: Record<string, string>;
   /** Variables every function gets, over the template's (e.g. the DynamoDB Local endpoint). */
   extraEnvironment?: Record<string, string>;
+  /**
+   * Each function's Timeout times this (default 1). The local runtime's Timeout runs on the wall clock,
+   * which a machine whose cores are shared many ways stretches; tests there stretch the limit alike.
+   */
+  functionTimeoutScale?: number;
 }
 
 /** API Gateway ids are 10 lowercase letters and digits; derived from the logical id so they stay stable. */
@@ -162,6 +167,7 @@ function functionSpec(
   build: BuildResult,
   logicalId: string,
   extraEnvironment: Record<string, string>,
+  timeoutScale: number,
 ): FunctionSpec {
   const props = resolver.resolve(functionProperties(template, logicalId)) as Record<string, unknown>;
   const layerArns = (props.Layers as string[] | undefined) ?? [];
@@ -190,7 +196,7 @@ function functionSpec(
     handler: built.handler,
     layerDirs,
     environment,
-    timeoutSeconds: Number(props.Timeout ?? 3),
+    timeoutSeconds: Number(props.Timeout ?? 3) * timeoutScale,
     memoryMB: Number(props.MemorySize ?? 128),
     sourceMaps: built.sourceMaps || /--enable-source-maps/.test(environment.NODE_OPTIONS ?? ''),
     runtime,
@@ -409,7 +415,14 @@ export async function loadLocalApp(options: LocalAppOptions): Promise<LocalApp> 
   const functions = Object.fromEntries(
     resourcesOfType(template, 'AWS::Serverless::Function').map(([id]) => [
       id,
-      functionSpec(template, resolver, build, id, options.extraEnvironment ?? {}),
+      functionSpec(
+        template,
+        resolver,
+        build,
+        id,
+        options.extraEnvironment ?? {},
+        options.functionTimeoutScale ?? 1,
+      ),
     ]),
   );
   const outputs = Object.fromEntries(

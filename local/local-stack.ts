@@ -40,6 +40,8 @@ export interface LocalStackOptions {
   idleTimeoutMs?: number;
   maxConnectionMs?: number;
   integrationTimeoutMs?: number;
+  /** See LocalAppOptions. */
+  functionTimeoutScale?: number;
   maxInstancesPerFunction?: number;
   /** Invocations that may wait for an instance of one function (default 200); more are refused at once. */
   maxQueuedPerFunction?: number;
@@ -111,6 +113,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         templatePath: options.templatePath ?? 'template.yaml',
         ...(options.buildDir ? { buildDir: options.buildDir } : {}),
         ...(options.tableNames ? { tableNames: options.tableNames } : {}),
+        ...(options.functionTimeoutScale ? { functionTimeoutScale: options.functionTimeoutScale } : {}),
         parameterOverrides: { ...options.parameterOverrides, ...signIn?.parameters },
         extraEnvironment: {
           AWS_ENDPOINT_URL_DYNAMODB: dynamoDb.endpoint,

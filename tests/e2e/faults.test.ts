@@ -1,11 +1,8 @@
-// Faults: gone recipients, DynamoDB throttling, failing and down (a real stop and restart of
-// DynamoDB Local), lost $disconnects and clients dropped mid-fan-out. Nothing may be lost or left half-done.
-import { mkdtemp, rm } from 'node:fs/promises';
+// Faults: gone recipients, DynamoDB throttling, failing and down (its endpoint stops answering and comes
+// back), lost $disconnects and clients dropped mid-fan-out. Nothing may be lost or left half-done.
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ChatStore, handleOf } from 'chat-core';
-import { freePort, localDynamoDbClient, type RunningDynamoDb, startDynamoDbJar } from '../../local/dynamodb';
+import { localDynamoDbClient } from '../../local/dynamodb';
 import { connectionsFetch } from '../support/connections-fetch';
 import { DynamoDbFaultProxy } from '../support/dynamodb-fault-proxy';
 import { scanTable } from '../support/table-contents';
@@ -13,22 +10,17 @@ import { startTestStack, type TestStack } from '../support/test-stack';
 import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
 
-let dataDir: string;
-let port: number;
-let dynamoDb: RunningDynamoDb;
 let proxy: DynamoDbFaultProxy;
 let stack: TestStack;
 let store: ChatStore;
-const db = () => localDynamoDbClient(`http://127.0.0.1:${port}`);
+/** DynamoDB Local itself, not through the proxy: what is really stored. */
+const db = () => localDynamoDbClient(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
 /** Connections whose $disconnect the gateway drops, as AWS may. */
 const lostDisconnects = new Set<string>();
 
 beforeAll(async () => {
-  // A DynamoDB Local of this file's own, on disk, so it can be stopped and restarted with its data.
-  dataDir = await mkdtemp(join(tmpdir(), 'chat-faults-db-'));
-  port = await freePort();
-  dynamoDb = await startDynamoDbJar({ port, dbPath: dataDir });
-  proxy = new DynamoDbFaultProxy(dynamoDb.endpoint);
+  // The stack reaches DynamoDB only through the proxy, so stopping the proxy is DynamoDB going down.
+  proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
   stack = await startTestStack({
     dynamoDbEndpoint: await proxy.start(),
     dropInvocation: (routeKey, event) =>
@@ -43,8 +35,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack.stop();
   await proxy.stop();
-  await dynamoDb.stop();
-  await rm(dataDir, { recursive: true, force: true });
 });
 
 afterEach(() => {
@@ -128,7 +118,8 @@ test('a send whose history write fails delivers nothing and tells only the sende
 test('DynamoDB down: INTERNAL answers and refused handshakes, then the service recovers by itself', async () => {
   const a = await member('outage-room', 'A');
   const b = await member('outage-room', 'B');
-  await dynamoDb.stop();
+  const port = proxy.port;
+  await proxy.stop();
   try {
     expect(
       await a.client.request({ action: 'send', room: 'outage-room', msg: 'anyone?' }, 'message'),
@@ -143,7 +134,7 @@ test('DynamoDB down: INTERNAL answers and refused handshakes, then the service r
       expect(stack.gatewayLog.some((l) => l.startsWith(`$disconnect ${b.id}`))).toBe(true),
     );
   } finally {
-    dynamoDb = await startDynamoDbJar({ port, dbPath: dataDir });
+    await proxy.start(port);
   }
   expect(
     await a.client.request({ action: 'send', room: 'outage-room', msg: 'back' }, 'message'),

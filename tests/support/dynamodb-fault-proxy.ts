@@ -1,5 +1,4 @@
 import { createServer, type IncomingHttpHeaders, request, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 /** What the proxy does with a DynamoDB call (by its operation, e.g. `TransactWriteItems`). */
 export type Fault = 'pass' | 'throttle' | 'fail';
@@ -29,7 +28,8 @@ export class DynamoDbFaultProxy {
 
   constructor(private readonly target: string) {}
 
-  async start(): Promise<string> {
+  /** Listens on `port` (default: a free one; a restart passes the one it had) and returns its URL. */
+  async start(port = 0): Promise<string> {
     const target = new URL(this.target);
     this.server = createServer(async (req, res) => {
       const operation = String(req.headers['x-amz-target'] ?? '').split('.')[1] ?? 'unknown';
@@ -71,10 +71,17 @@ export class DynamoDbFaultProxy {
       upstream.end(body);
     });
     const server = this.server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    return `http://127.0.0.1:${this.port}`;
   }
 
+  get port(): number {
+    const address = this.server?.address();
+    if (!address || typeof address === 'string') throw new Error('the proxy is not listening');
+    return address.port;
+  }
+
+  /** Refuses new connections and drops open ones, as when DynamoDB's process ends. */
   async stop(): Promise<void> {
     const server = this.server;
     if (!server) return;

@@ -6,6 +6,7 @@ import { type InvokeOutcome, LocalFunction } from '../../local/lambda/local-func
 import { loadLocalApp } from '../../local/local-app';
 import { DynamoDbFaultProxy } from './dynamodb-fault-proxy';
 import { createTestTable, sharedBuildDir, TEMPLATE_PATH, type TestTable } from './test-table';
+import { FUNCTION_TIMEOUT_SCALE } from './timeouts';
 
 const EVENTS_DIR = join(__dirname, '..', '..', 'events');
 type Event = {
@@ -70,6 +71,7 @@ export class HandlerHarness {
       templatePath: TEMPLATE_PATH,
       buildDir: sharedBuildDir(),
       tableNames: { ChatTable: this.db.table },
+      functionTimeoutScale: FUNCTION_TIMEOUT_SCALE,
       extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!, ...environment },
     });
     const domainName = sampleEvent('join').requestContext.domainName as string;

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { handleOf } from 'chat-core';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../local/local-stack';
 import { sharedBuildDir, TEMPLATE_PATH } from './test-table';
+import { FUNCTION_TIMEOUT_SCALE } from './timeouts';
 
 const FIXTURES_DIR = join(__dirname, '..', 'fixtures');
 
@@ -66,6 +67,14 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       tableNames: { [tableId]: tableName },
       log: (line) => gatewayLog.push(line),
       functionLog: (_, line) => functionLog.push(line),
+      // The chat app's functions and the gateway's wait for them get more time on a loaded machine;
+      // a fixture keeps its Timeouts, which its tests check.
+      ...(fixture
+        ? {}
+        : {
+            functionTimeoutScale: FUNCTION_TIMEOUT_SCALE,
+            integrationTimeoutMs: 29_000 * FUNCTION_TIMEOUT_SCALE,
+          }),
       ...stackOptions,
       dropInvocation: (routeKey, event) => {
         const { connectionId } = (event as { requestContext: { connectionId: string } }).requestContext;

@@ -2,7 +2,7 @@ import { createScratchTable, type ScratchTable } from '../../local/dynamodb';
 
 export const TEMPLATE_PATH = `${__dirname}/../../template.yaml`;
 
-/** template.yaml built once per test run by the global setup, shared by every stack and harness. */
+/** The build cache of template.yaml that the global setup filled, shared by every stack and harness. */
 export function sharedBuildDir(): string {
   const dir = process.env.CHAT_TEST_BUILD_DIR;
   if (!dir) throw new Error('CHAT_TEST_BUILD_DIR is unset: run these tests through jest (global setup)');

@@ -1,14 +1,16 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { promisify } from 'node:util';
 import { DEFAULT_CONNECTION_LIFETIME_SECONDS } from '../../layers/chat-core/src/config';
 import { buildTemplate } from '../../tools/build';
 import { functionProperties, loadTemplate, resourcesOfType, type Template } from '../../tools/template';
 import { TEMPLATE_PATH } from '../support/test-table';
 
 const ROOT = join(__dirname, '..', '..');
+const execFileAsync = promisify(execFile);
 const template = loadTemplate(TEMPLATE_PATH);
 const resources = template.Resources;
 const functionIds = resourcesOfType(template, 'AWS::Serverless::Function').map(([id]) => id);
@@ -224,22 +226,25 @@ describe('functions', () => {
         .map((entry) => relative(root, join(entry.parentPath, entry.name)))
         .sort();
     try {
-      const built = await buildTemplate(TEMPLATE_PATH, join(dir, 'build'));
-      const outputs: [string, string][] = [
-        ...functionIds.map((id): [string, string] => [id, built.functions[id]!.codeDir]),
-        ['ChatCoreLayer', built.layers.ChatCoreLayer!],
-      ];
-      for (const [id, ours] of outputs) {
-        // As SAM runs it: `make --makefile <ContextPath>/Makefile build-<Id>` in WorkingDirectory, into
-        // .aws-sam/build/<Id> (as deep as .build/functions/<Id>, so the maps' relative paths match too).
-        const samDir = join(dir, '.aws-sam', 'build', id);
-        execFileSync('make', ['--makefile', join(ROOT, 'Makefile'), `build-${id}`], {
-          cwd: ROOT,
-          env: { ...process.env, ARTIFACTS_DIR: samDir },
-        });
-        expect(filesOf(ours)).toEqual(filesOf(samDir));
-        for (const file of filesOf(samDir)) {
-          expect(readFileSync(join(ours, file))).toEqual(readFileSync(join(samDir, file)));
+      const ids = [...functionIds, 'ChatCoreLayer'];
+      // As SAM runs it: `make --makefile <ContextPath>/Makefile build-<Id>` in WorkingDirectory, into
+      // .aws-sam/build/<Id> (as deep as .build/functions/<Id>, so the maps' relative paths match too).
+      // All at once, beside our build: each is a separate esbuild process.
+      const samDir = (id: string) => join(dir, '.aws-sam', 'build', id);
+      const [built] = await Promise.all([
+        buildTemplate(TEMPLATE_PATH, join(dir, 'build')),
+        ...ids.map((id) =>
+          execFileAsync('make', ['--makefile', join(ROOT, 'Makefile'), `build-${id}`], {
+            cwd: ROOT,
+            env: { ...process.env, ARTIFACTS_DIR: samDir(id) },
+          }),
+        ),
+      ]);
+      for (const id of ids) {
+        const ours = id === 'ChatCoreLayer' ? built.layers.ChatCoreLayer! : built.functions[id]!.codeDir;
+        expect(filesOf(ours)).toEqual(filesOf(samDir(id)));
+        for (const file of filesOf(samDir(id))) {
+          expect(readFileSync(join(ours, file))).toEqual(readFileSync(join(samDir(id), file)));
         }
       }
       for (const id of functionIds) {
