@@ -249,7 +249,7 @@ export function formatResults(r: BenchResults): string {
       '',
       'Latency-bound fan-out: each @connections answer delayed (--connections-latency); ms until the last member has it',
       table([
-        ['latency', 'members', 'p50', 'p99', 'sequential', 'speedup', 'ideal'],
+        ['latency', 'members', 'p50', 'p99', 'one at a time (scaled from 100)', 'speedup', 'ideal'],
         ...Object.entries(r.latencyBound).map(([latency, f]) => [
           latency,
           f.members,
