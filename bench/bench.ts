@@ -247,9 +247,10 @@ export function formatResults(r: BenchResults): string {
   if (r.latencyBound) {
     out.push(
       '',
-      'Latency-bound fan-out: each @connections answer delayed (--connections-latency); ms until the last member has it',
+      'Latency-bound fan-out: each @connections answer delayed (--connections-latency); ms until the last member has it;',
+      'one at a time: measured on a room of at most 100 and scaled to the members',
       table([
-        ['latency', 'members', 'p50', 'p99', 'one at a time (scaled from 100)', 'speedup', 'ideal'],
+        ['latency', 'members', 'p50', 'p99', 'one at a time', 'speedup', 'ideal'],
         ...Object.entries(r.latencyBound).map(([latency, f]) => [
           latency,
           f.members,
