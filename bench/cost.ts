@@ -7,16 +7,19 @@ import type { ClientCpuFigures } from './client-cpu';
 import { round } from './common';
 import type { ReadCostFigures } from './read-cost';
 
-/** us-east-1 list prices (USD), read 2025-11 from aws.amazon.com/{api-gateway,lambda,dynamodb}/pricing. */
+/**
+ * us-east-1 list prices (USD) as AWS's pricing pages give them (api-gateway, lambda, dynamodb), checked
+ * 2026-11-28: WebSocket messages $1.00 per million (first billion a month), metered per 32 KB; $0.25 per
+ * million connection minutes; Lambda arm64 (the template's architecture) $0.0000133334 per GB-second (first
+ * 7.5 billion a month; x86 is $0.0000166667) and $0.20 per million requests (async invokes too); DynamoDB
+ * on-demand $0.125 per million read and $0.625 per million write request units (since the 2024-11 cut).
+ */
 export const PRICES = {
-  date: '2025-11',
-  /** WebSocket messages, first billion a month; metered per 32 KB. */
+  date: '2026-11-28',
   apiGatewayMessage: 1.0 / 1e6,
   apiGatewayConnectionMinute: 0.25 / 1e6,
-  /** arm64, first 7.5 billion GB-seconds a month. */
   lambdaGbSecond: 0.0000133334,
   lambdaRequest: 0.2 / 1e6,
-  /** On-demand. */
   dynamoDbReadUnit: 0.125 / 1e6,
   dynamoDbWriteUnit: 0.625 / 1e6,
 } as const;
@@ -210,7 +213,7 @@ export function costReport(c: CostFigures): { heading: string[]; rows: string[][
   );
   return {
     heading: [
-      `Cost per million sends on AWS (USD, us-east-1 list prices of ${c.prices.date}): ${c.cpuUsPerRecipient} us CPU per recipient x ${a.cpuFactor} on Lambda,`,
+      `Cost per million sends on AWS (USD, us-east-1 list prices checked ${c.prices.date}): ${c.cpuUsPerRecipient} us CPU per recipient x ${a.cpuFactor} on Lambda,`,
       `send ${a.sendMemoryMb} MB, fan-out ${a.fanoutMemoryMb} MB, shards of ${a.shardSize}, ${a.postLatencyMs} ms per POST, ${a.sendsPerRoomMinute} sends per room-minute`,
     ],
     rows: [

@@ -1,12 +1,16 @@
 // A server under measurement, in a process of its own so that the bench's clients neither share its
 // event loop nor count in its memory: either the real local stack (startLocalStack: gateway, built
-// functions, a table in DynamoDB Local) or a bare `ws` server (the baseline for delivery throughput).
-// The parent talks to it over IPC: `rss` (after a GC), `cpu`, `push` (bare server only), `stop`.
+// functions, a table in DynamoDB Local) or the floor for delivery throughput, a minimal `http` + `ws`
+// server doing the `@connections` job (a signed POST in, its checks, a frame out).
+// The parent talks to it over IPC: `rss` (after a GC), `cpu`, `stop`.
 import { type ChildProcess, fork } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
-import { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { refuseUnsigned } from '../local/connections-auth';
+import { POST_MAX_BYTES, parseConnectionsPath, readBody, sendApiError } from '../local/connections-http';
 import { type LocalStackOptions, startLocalStack } from '../local/local-stack';
-import { sleep, withTimeout } from './common';
+import { withTimeout } from './common';
 
 const BENCH_BUILD_DIR = join(__dirname, '..', '.build', 'bench');
 
@@ -20,9 +24,9 @@ export type ServerSpec =
       /** What stands in for the network and API Gateway's throttle on `@connections` calls. */
       connections?: Pick<LocalStackOptions, 'connectionsLatency' | 'connectionsRate'>;
     }
-  | { kind: 'raw' };
+  | { kind: 'floor' };
 
-type Command = { type: 'rss' | 'cpu' | 'stop' } | { type: 'push'; count: number; payload: string };
+type Command = { type: 'rss' | 'cpu' | 'stop' };
 type Request = Command & { id: number };
 
 interface Ready {
@@ -102,11 +106,6 @@ export class ServerProcess {
     return this.request({ type: 'cpu' });
   }
 
-  /** Bare server only: sends `count` text frames round-robin to its sockets, as fast as they drain. */
-  push(count: number, payload: string): Promise<void> {
-    return this.request({ type: 'push', count, payload });
-  }
-
   /** Stops the server (the stack closes its connections without running $disconnect) and the process. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -121,9 +120,6 @@ export class ServerProcess {
 async function serve(spec: ServerSpec): Promise<void> {
   const reply = (id: number, value: unknown) => process.send?.({ id, value });
   let stop: () => Promise<void>;
-  let push: (count: number, payload: string) => Promise<void> = async () => {
-    throw new Error('push is for the bare server');
-  };
   let ready: Ready;
   if (spec.kind === 'stack') {
     const stack = await startLocalStack({
@@ -140,31 +136,7 @@ async function serve(spec: ServerSpec): Promise<void> {
     stop = () => stack.stop();
     ready = { type: 'ready', port: stack.port, path: `/${stack.app.webSocketApis[0]!.stageName}` };
   } else {
-    const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
-    await new Promise((resolve) => server.once('listening', resolve));
-    const sockets = new Set<WebSocket>();
-    server.on('connection', (ws) => {
-      sockets.add(ws);
-      ws.on('close', () => sockets.delete(ws));
-    });
-    push = async (count, payload) => {
-      const targets = [...sockets].filter((ws) => ws.readyState === WebSocket.OPEN);
-      if (targets.length === 0) throw new Error('no sockets to push to');
-      const data = Buffer.from(payload);
-      for (let sent = 0; sent < count; ) {
-        // One frame per socket, then let the event loop flush; wait while a lot is still buffered.
-        for (const ws of targets) if (sent++ < count) ws.send(data, { binary: false });
-        await new Promise((resolve) => setImmediate(resolve));
-        for (let waits = 0; waits < 1000 && targets.some((ws) => ws.bufferedAmount > 64 * 1024); waits++) {
-          await sleep(1);
-        }
-      }
-    };
-    stop = async () => {
-      for (const ws of sockets) ws.terminate();
-      await new Promise((resolve) => server.close(resolve));
-    };
-    ready = { type: 'ready', port: (server.address() as { port: number }).port, path: '' };
+    ({ stop, ready } = await serveFloor());
   }
   process.on('message', async (request: Request) => {
     try {
@@ -180,10 +152,6 @@ async function serve(spec: ServerSpec): Promise<void> {
           reply(request.id, (user + system) / 1000);
           return;
         }
-        case 'push':
-          await push(request.count, request.payload);
-          reply(request.id, undefined);
-          return;
         case 'stop':
           await stop();
           reply(request.id, undefined);
@@ -197,6 +165,40 @@ async function serve(spec: ServerSpec): Promise<void> {
   // A parent that goes away takes its server with it.
   process.on('disconnect', () => void stop().finally(() => process.exit(0)));
   process.send?.(ready);
+}
+
+/**
+ * The floor: connections named `floor0`, `floor1`, ... in the order they open; a POST to
+ * `/dev/@connections/{id}` that passes the same SigV4 check as the gateway's is written to that socket.
+ */
+async function serveFloor(): Promise<{ stop: () => Promise<void>; ready: Ready }> {
+  const sockets = new Map<string, WebSocket>();
+  const server = http.createServer(async (req, res) => {
+    const target = parseConnectionsPath(req.url);
+    const body = await readBody(req, POST_MAX_BYTES);
+    if (req.method !== 'POST' || !target?.connectionId || !body)
+      return sendApiError(res, 400, 'BadRequestException', 'Not a PostToConnection');
+    const refusal = await refuseUnsigned(req, body);
+    if (refusal) return sendApiError(res, refusal.status, refusal.errorType, refusal.message);
+    const ws = sockets.get(target.connectionId);
+    if (!ws) return sendApiError(res, 410, 'GoneException', 'Gone');
+    ws.send(body, { binary: false });
+    res.writeHead(200).end();
+  });
+  const webSockets = new WebSocketServer({ server, perMessageDeflate: false });
+  let opened = 0;
+  webSockets.on('connection', (ws) => {
+    const id = `floor${opened++}`;
+    sockets.set(id, ws);
+    ws.on('close', () => sockets.delete(id));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const stop = async () => {
+    for (const ws of sockets.values()) ws.terminate();
+    await new Promise((resolve) => webSockets.close(resolve));
+    await new Promise((resolve) => server.close(resolve));
+  };
+  return { stop, ready: { type: 'ready', port: (server.address() as { port: number }).port, path: '/dev' } };
 }
 
 if (require.main === module) {

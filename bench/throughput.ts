@@ -1,11 +1,11 @@
-// 3. Delivery throughput ceiling: frames per second the gateway delivers when driven by many
-// concurrent `@connections` POSTs over keep-alive HTTP, beside what a bare `ws` server pushes to the
-// same number of sockets on this machine in the same run. Both servers run in a process of their own.
-import http from 'node:http';
+// 3. Delivery through `@connections`: the local gateway's CPU per delivered frame, beside the floor, a
+// minimal `http` + `ws` server doing the same job (a signed POST in, the same SigV4 check, a frame out),
+// measured in the same run with the same load. Each server runs in a process of its own; the POSTs come
+// from another (load-generator.ts), and the receiving sockets are the bench's.
 import type WebSocket from 'ws';
-import { signedHeaders } from '../local/connections-auth';
 import { closeSockets, openSockets } from './clients';
 import { round, withTimeout } from './common';
+import { generateLoad } from './load-generator';
 import type { Progress } from './progress';
 import { ServerProcess } from './server-process';
 import { StackWithClients } from './stack-room';
@@ -23,13 +23,14 @@ export interface ThroughputFigures {
   sockets: number;
   deliveries: number;
   concurrency: number;
-  deliveriesPerSec: number;
-  rawWsPerSec: number;
-  /** deliveriesPerSec / rawWsPerSec. */
-  fractionOfRaw: number;
-  /** CPU time the gateway's process used per second of the run (1 = one core busy). */
-  gatewayCpuLoad: number;
-  rawCpuLoad: number;
+  /** Frames per second, first POST to last frame received. */
+  gatewayPerSec: number;
+  floorPerSec: number;
+  /** CPU time of the server's process per delivered frame (us). */
+  gatewayCpuUsPerDelivery: number;
+  floorCpuUsPerDelivery: number;
+  /** gateway / floor CPU per delivery (the issue's goal: at most 1.2). */
+  cpuRatio: number;
 }
 
 /** A `message` frame of a typical size, as fan-out posts it. */
@@ -65,80 +66,45 @@ function countFrames(sockets: WebSocket[], marker: string, count: number) {
   };
 }
 
-/** One signed POST; a 429 (the recipient's buffer is full) is retried shortly, as a sender would. */
-async function post(agent: http.Agent, url: string, body: string): Promise<void> {
-  for (;;) {
-    const headers = await signedHeaders(url, 'POST', body);
-    const status = await new Promise<number | undefined>((resolve, reject) => {
-      const request = http.request(
-        url,
-        {
-          method: 'POST',
-          agent,
-          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
-        },
-        (response) => {
-          response.resume();
-          response.on('end', () => resolve(response.statusCode));
-        },
-      );
-      request.on('error', reject);
-      request.end(body);
-    });
-    if (status === 200) return;
-    if (status !== 429) throw new Error(`POST answered ${status}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+interface Server {
+  process: ServerProcess;
+  /** Its `@connections` endpoint. */
+  endpoint: string;
+  connectionIds: string[];
+  sockets: WebSocket[];
 }
 
-/** Frames per second through the gateway's `@connections` API, and the gateway's CPU load meanwhile. */
-async function throughGateway(stack: StackWithClients, deliveries: number, options: ThroughputOptions) {
-  const marker = `gw-${Date.now()}-${deliveries}`;
-  const body = payload(marker);
-  const urls = stack.ids.map((id) => stack.server.connectionUrl(id));
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
-  const frames = countFrames(stack.sockets, marker, deliveries);
+/** Delivers `deliveries` frames through one server: its frames per second and CPU per delivery. */
+async function deliver(server: Server, deliveries: number, options: ThroughputOptions) {
+  const marker = `${Date.now()}-${deliveries}`;
+  const frames = countFrames(server.sockets, marker, deliveries);
+  const timeoutMs = options.timeoutMs ?? 60_000;
   try {
-    const cpuBefore = await stack.server.cpuMs();
+    const cpuBefore = await server.process.cpuMs();
     const started = performance.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < deliveries) {
-        const i = next++;
-        await post(agent, urls[i % urls.length]!, body);
-      }
-    };
-    await Promise.all(Array.from({ length: options.concurrency }, worker));
-    const lastAt = await withTimeout(frames.done, options.timeoutMs ?? 60_000, `${deliveries} deliveries`);
-    const seconds = (lastAt - started) / 1000;
-    const cpu = (await stack.server.cpuMs()) - cpuBefore;
-    return { perSec: deliveries / seconds, cpuLoad: cpu / 1000 / seconds };
-  } finally {
-    frames.stop();
-    agent.destroy();
-  }
-}
-
-/** Frames per second a bare `ws` server pushes to its sockets, and its CPU load meanwhile. */
-async function throughRawServer(
-  server: ServerProcess,
-  sockets: WebSocket[],
-  deliveries: number,
-  timeoutMs: number,
-) {
-  const marker = `raw-${Date.now()}-${deliveries}`;
-  const frames = countFrames(sockets, marker, deliveries);
-  try {
-    const cpuBefore = await server.cpuMs();
-    const started = performance.now();
-    await server.push(deliveries, payload(marker));
-    const lastAt = await withTimeout(frames.done, timeoutMs, `${deliveries} raw deliveries`);
-    const seconds = (lastAt - started) / 1000;
-    const cpu = (await server.cpuMs()) - cpuBefore;
-    return { perSec: deliveries / seconds, cpuLoad: cpu / 1000 / seconds };
+    const { failed } = await generateLoad(
+      {
+        endpoint: server.endpoint,
+        connectionIds: server.connectionIds,
+        body: payload(marker),
+        posts: deliveries,
+        concurrency: options.concurrency,
+      },
+      timeoutMs,
+    );
+    if (failed > 0) throw new Error(`${failed} of ${deliveries} POSTs failed`);
+    const lastAt = await withTimeout(frames.done, timeoutMs, `${deliveries} deliveries`);
+    const cpuMs = (await server.process.cpuMs()) - cpuBefore;
+    return { perSec: deliveries / ((lastAt - started) / 1000), cpuUs: (cpuMs * 1000) / deliveries };
   } finally {
     frames.stop();
   }
+}
+
+/** A warm-up, then the measured deliveries. */
+async function measure(server: Server, options: ThroughputOptions) {
+  await deliver(server, Math.ceil(options.deliveries / 10), options);
+  return deliver(server, options.deliveries, options);
 }
 
 export async function measureThroughput(
@@ -146,38 +112,50 @@ export async function measureThroughput(
   options: ThroughputOptions,
   progress?: Progress,
 ): Promise<ThroughputFigures> {
-  const warmup = Math.ceil(options.deliveries / 10);
-  const timeoutMs = options.timeoutMs ?? 60_000;
   progress?.stage(`gateway: starting a stack and ${options.sockets} clients`);
   const stack = await StackWithClients.start(endpoint, options.sockets);
-  let gateway: { perSec: number; cpuLoad: number };
+  let gateway: { perSec: number; cpuUs: number };
   try {
-    progress?.stage(`gateway: ${warmup} warm-up and ${options.deliveries} measured deliveries`);
-    await throughGateway(stack, warmup, options);
-    gateway = await throughGateway(stack, options.deliveries, options);
+    progress?.stage(`gateway: ${options.deliveries} deliveries`);
+    gateway = await measure(
+      {
+        process: stack.server,
+        endpoint: `http://127.0.0.1:${stack.server.port}/dev`,
+        connectionIds: stack.ids,
+        sockets: stack.sockets,
+      },
+      options,
+    );
   } finally {
     await stack.stop();
   }
-  const raw = await ServerProcess.start({ kind: 'raw' });
-  let bare: { perSec: number; cpuLoad: number };
+  const floorProcess = await ServerProcess.start({ kind: 'floor' });
+  let floor: { perSec: number; cpuUs: number };
   let sockets: WebSocket[] = [];
   try {
-    progress?.stage(`bare ws server: ${warmup} warm-up and ${options.deliveries} measured deliveries`);
-    sockets = await openSockets(raw.webSocketUrl, options.sockets);
-    await throughRawServer(raw, sockets, warmup, timeoutMs);
-    bare = await throughRawServer(raw, sockets, options.deliveries, timeoutMs);
+    progress?.stage(`floor (http + ws): ${options.deliveries} deliveries`);
+    sockets = await openSockets(floorProcess.webSocketUrl, options.sockets);
+    floor = await measure(
+      {
+        process: floorProcess,
+        endpoint: `http://127.0.0.1:${floorProcess.port}/dev`,
+        connectionIds: sockets.map((_, i) => `floor${i}`),
+        sockets,
+      },
+      options,
+    );
   } finally {
-    await raw.stop();
     closeSockets(sockets);
+    await floorProcess.stop();
   }
   return {
     sockets: options.sockets,
     deliveries: options.deliveries,
     concurrency: options.concurrency,
-    deliveriesPerSec: Math.round(gateway.perSec),
-    rawWsPerSec: Math.round(bare.perSec),
-    fractionOfRaw: round(gateway.perSec / bare.perSec, 3),
-    gatewayCpuLoad: round(gateway.cpuLoad),
-    rawCpuLoad: round(bare.cpuLoad),
+    gatewayPerSec: Math.round(gateway.perSec),
+    floorPerSec: Math.round(floor.perSec),
+    gatewayCpuUsPerDelivery: Math.round(gateway.cpuUs),
+    floorCpuUsPerDelivery: Math.round(floor.cpuUs),
+    cpuRatio: round(gateway.cpuUs / floor.cpuUs),
   };
 }

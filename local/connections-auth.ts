@@ -1,13 +1,28 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { HttpRequest } from '@smithy/protocol-http';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { NodeSha256 } from '../layers/chat-core/src/signed-http';
 import { LOCAL_AWS_ENV } from './dynamodb';
 
 // The `@connections` API accepts only what AWS accepts: requests SigV4-signed (service execute-api)
 // with the local credentials. Browsers are refused outright, so no web page open on this machine can
 // post to or close anyone's connection.
+
+/** SHA-256 and its HMAC from node:crypto, in the shape the SDK's signer wants. */
+export class NodeSha256 {
+  private readonly hash;
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    this.hash = secret
+      ? createHmac('sha256', typeof secret === 'string' ? secret : Buffer.from(secret as ArrayBuffer))
+      : createHash('sha256');
+  }
+  update(data: string | Uint8Array): void {
+    this.hash.update(data);
+  }
+  async digest(): Promise<Uint8Array> {
+    return this.hash.digest();
+  }
+}
 
 /** The signer the AWS SDK would use with the local credentials. */
 function localSigner(region: string, applyChecksum: boolean): SignatureV4 {

@@ -111,9 +111,10 @@ test('cost model: every room size priced, the terms adding up to the total, the 
   expect(cost.byMembers['10000']!.counts.invocations).toBeGreaterThan(1);
 });
 
-test('delivery throughput: the gateway beside a bare ws server', () => {
-  const { deliveriesPerSec, rawWsPerSec, fractionOfRaw } = results.throughput!;
-  expectPositive({ deliveriesPerSec, rawWsPerSec, fractionOfRaw });
+test('delivery through @connections: the gateway beside the minimal http + ws floor', () => {
+  const { gatewayPerSec, floorPerSec, gatewayCpuUsPerDelivery, floorCpuUsPerDelivery, cpuRatio } =
+    results.throughput!;
+  expectPositive({ gatewayPerSec, floorPerSec, gatewayCpuUsPerDelivery, floorCpuUsPerDelivery, cpuRatio });
 });
 
 test('cold start: bundle sizes and init times of every function, the layer and the baselines', () => {
@@ -147,7 +148,7 @@ test('the table names every section', () => {
   for (const heading of [
     'DynamoDB capacity',
     'Fan-out',
-    'Delivery throughput',
+    'Delivery through @connections',
     'Cold start',
     'Gateway memory',
     'Function CPU per recipient',

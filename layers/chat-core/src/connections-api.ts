@@ -1,12 +1,12 @@
 import { connectionsEndpointOverride } from './config';
 import type { ServerFrame } from './protocol';
-import { AwsHttpError, answerError, type Payload, payloadOf, signedRequest } from './signed-http';
+import { AwsHttpError, answerError, type Payload, payloadOf, SignedRequests } from './signed-http';
 import type { WebSocketEvent } from './websocket-event';
 
 // A lean client for the `@connections` management API. The SDK's client spends about 0.8 ms of CPU per
 // POST (middleware stack, per-request config copies, serialisation); a fan-out posts the same bytes to
 // thousands of connections, so each POST here is one signature and one keep-alive write (signed-http.ts),
-// the frame serialised and hashed once per fan-out.
+// the frame serialised and hashed once per fan-out and what its POSTs share signed once a second.
 
 export type { Payload };
 
@@ -44,6 +44,9 @@ export interface ConnectionsApiOptions {
 export class ConnectionsApi {
   private readonly url: URL;
   private readonly basePath: string;
+  /** POSTs by payload: a fan-out's share their signing work. */
+  private readonly posts = new WeakMap<Payload, SignedRequests>();
+  private gets?: SignedRequests;
 
   constructor(
     readonly endpoint: string,
@@ -101,17 +104,31 @@ export class ConnectionsApi {
   }
 
   private async call(method: 'GET' | 'POST', connectionId: string, payload?: Payload): Promise<string> {
-    const answer = await signedRequest({
-      service: 'execute-api',
-      url: this.url,
-      method,
-      // encodeURIComponent escapes `=` too, as the SDK does
-      path: `${this.basePath}/@connections/${encodeURIComponent(connectionId)}`,
-      ...(payload ? { payload, headers: { 'content-type': 'application/octet-stream' } } : {}),
-      timeoutMs: REQUEST_TIMEOUT_MS,
-    });
+    // encodeURIComponent escapes `=` too, as the SDK does
+    const answer = await this.requests(method, payload).send(
+      `${this.basePath}/@connections/${encodeURIComponent(connectionId)}`,
+    );
     if (answer.status >= 200 && answer.status < 300) return answer.body;
     throw answerError(answer);
+  }
+
+  private requests(method: 'GET' | 'POST', payload?: Payload): SignedRequests {
+    const template = { service: 'execute-api', url: this.url, timeoutMs: REQUEST_TIMEOUT_MS };
+    if (!payload) {
+      this.gets ??= new SignedRequests({ ...template, method });
+      return this.gets;
+    }
+    let posts = this.posts.get(payload);
+    if (!posts) {
+      posts = new SignedRequests({
+        ...template,
+        method,
+        payload,
+        headers: { 'content-type': 'application/octet-stream' },
+      });
+      this.posts.set(payload, posts);
+    }
+    return posts;
   }
 }
 

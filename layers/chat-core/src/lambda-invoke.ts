@@ -1,4 +1,4 @@
-import { AwsHttpError, answerError, awsRegion, payloadOf, signedRequest } from './signed-http';
+import { AwsHttpError, answerError, awsRegion, payloadOf, SignedRequests } from './signed-http';
 
 // Lambda's Invoke API, asynchronous only: the event is queued by Lambda (202), which runs it, retries a
 // failed run twice and then hands the event to the function's on-failure destination.
@@ -14,18 +14,18 @@ function lambdaEndpoint(): URL {
 
 /** Invoke with InvocationType Event; resolves once Lambda has queued the event. */
 export async function invokeAsync(functionName: string, event: unknown): Promise<void> {
-  const payload = payloadOf(JSON.stringify(event));
+  const invocations = new SignedRequests({
+    service: 'lambda',
+    url: lambdaEndpoint(),
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-amz-invocation-type': 'Event' },
+    payload: payloadOf(JSON.stringify(event)),
+    timeoutMs: INVOKE_TIMEOUT_MS,
+  });
+  const path = `/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`;
   for (let attempt = 1; ; attempt++) {
     try {
-      const answer = await signedRequest({
-        service: 'lambda',
-        url: lambdaEndpoint(),
-        method: 'POST',
-        path: `/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`,
-        headers: { 'content-type': 'application/json', 'x-amz-invocation-type': 'Event' },
-        payload,
-        timeoutMs: INVOKE_TIMEOUT_MS,
-      });
+      const answer = await invocations.send(path);
       if (answer.status === 202) return;
       throw answerError(answer);
     } catch (error) {
