@@ -29,13 +29,9 @@ export function handleOf(connectionId: string, userId?: string): string {
   return createHash('sha256').update(identity).digest('hex').slice(0, 6);
 }
 
-function member(connectionId: string, name: string | undefined, userId: string | undefined): Member {
-  return { handle: handleOf(connectionId, userId), ...(name === undefined ? {} : { name }) };
-}
-
-/** A member as the room's presence shows it. */
+/** A member as clients see it: its handle and name. */
 export function memberOf({ connectionId, name, userId }: MemberIdentity): Member {
-  return member(connectionId, name, userId);
+  return { handle: handleOf(connectionId, userId), ...(name === undefined ? {} : { name }) };
 }
 
 /** What a member is known by on the server: a membership or a connection record. */
@@ -109,7 +105,14 @@ export function membersFrame(
 /** The `message` frame for a stored message (live delivery and history replay send the same thing). */
 export function messageFrame(message: MessageRecord): MessageFrame {
   const { roomId: room, id, senderId, senderName, senderUserId, msg, sentAt } = message;
-  return { type: 'message', room, id, from: member(senderId, senderName, senderUserId), msg, sentAt };
+  return {
+    type: 'message',
+    room,
+    id,
+    from: memberOf({ connectionId: senderId, name: senderName, userId: senderUserId }),
+    msg,
+    sentAt,
+  };
 }
 
 /**
