@@ -14,6 +14,7 @@ module.exports = {
   // Jest's default on 2 cores is one worker, but these tests mostly wait for sockets, child processes and
   // DynamoDB Local: two files side by side halve the time. Each file has its own tables, rooms and ports.
   maxWorkers: Math.max(2, availableParallelism() - 1),
+  testSequencer: '<rootDir>/tests/support/test-sequencer.js',
   projects: [
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/tests/unit/**/*.test.ts'] },
     {

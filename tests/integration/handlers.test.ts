@@ -7,6 +7,7 @@ import {
   PRESENCE_LIST_LIMIT,
   TYPING_RELAY_INTERVAL_MS,
 } from 'chat-core';
+import { membershipOf, newConnection, Population } from '../../bench/population';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
 
@@ -29,6 +30,18 @@ async function room(name: string, members: number): Promise<string[]> {
     ids.push(id);
   }
   return ids;
+}
+
+/**
+ * One member per entry of `rooms`, written straight into the table in batches (the items `$connect` and
+ * `join` write, as the bench writes them): many members of a room without a transaction each.
+ */
+async function tableOnlyMembers(rooms: string[]): Promise<string[]> {
+  const connections = rooms.map((_, i) => newConnection(i));
+  const population = new Population(harness.db.client, harness.db.table);
+  await population.putConnections(connections);
+  await population.putMemberships(connections.map((connection, i) => membershipOf(connection, rooms[i]!)));
+  return connections.map((connection) => connection.connectionId);
 }
 
 describe('$connect', () => {
@@ -175,7 +188,7 @@ describe('send', () => {
   });
 
   test('fan-out covers a room larger than one query page', async () => {
-    const members = await room('big-room', 25);
+    const members = await tableOnlyMembers(Array(25).fill('big-room'));
     await send(members[0]!, { action: 'send', room: 'big-room', msg: 'to all' });
     expect(new Set(recorder.posts.map((p) => p.connectionId))).toEqual(new Set(members));
     expect(recorder.posts).toHaveLength(25);
@@ -295,13 +308,7 @@ describe('presence', () => {
 
   test(`above ${PRESENCE_LIST_LIMIT} members: a count only, and no joined, left or typing for the room`, async () => {
     // One more than the limit: the room stays above it when the late joiner leaves again.
-    const ids = await Promise.all(
-      Array.from({ length: PRESENCE_LIST_LIMIT + 1 }, async (_, i) => {
-        const id = await harness.connection(`crowd${i}`);
-        await harness.store.joinRoom(id, 'crowd-room');
-        return id;
-      }),
-    );
+    const ids = await tableOnlyMembers(Array(PRESENCE_LIST_LIMIT + 1).fill('crowd-room'));
     const late = await harness.connection('Late');
     await join(late, 'crowd-room');
     expect(recorder.framesTo(late).map((f) => f.type)).toEqual(['joined', 'members', 'history']);
@@ -431,11 +438,9 @@ describe('leave and $disconnect', () => {
 test('$disconnect of a connection in the most rooms allowed tells every room, well within the timeout', async () => {
   const busy = await harness.connection('Busy');
   const rooms = Array.from({ length: 50 }, (_, i) => `many-${i}`);
-  const watchers: string[] = [];
-  for (const roomId of rooms) {
-    await harness.store.joinRoom(busy, roomId);
-    watchers.push(...(await room(roomId, 1)));
-  }
+  // The busy connection joins as the app joins (the room cap counts); each room's watcher is an item only.
+  for (const roomId of rooms) await harness.store.joinRoom(busy, roomId);
+  const watchers = await tableOnlyMembers(rooms);
   const outcome = await harness.invoke(
     'DisconnectFunction',
     sampleEvent('disconnect', { connectionId: busy }),
