@@ -5,14 +5,12 @@
 // The parent talks to it over IPC: `rss` (after a GC), `cpu`, `stop`.
 import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
-import { join } from 'node:path';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { SHARED_BUILD_CACHE } from '../local/cached-build';
 import { refuseUnsigned } from '../local/connections-auth';
 import { POST_MAX_BYTES, parseConnectionsPath, readBody, sendApiError } from '../local/connections-http';
 import { type LocalStackOptions, startLocalStack } from '../local/local-stack';
 import { withTimeout } from './common';
-
-const BENCH_BUILD_DIR = join(__dirname, '..', '.build', 'bench');
 
 export type ServerSpec =
   | {
@@ -125,7 +123,7 @@ async function serve(spec: ServerSpec): Promise<void> {
     const stack = await startLocalStack({
       port: 0,
       // One build for every stack of every run, rebuilt only when a source changed (local/cached-build).
-      buildDir: BENCH_BUILD_DIR,
+      buildDir: SHARED_BUILD_CACHE,
       dynamoDbEndpoint: spec.dynamoDbEndpoint,
       tableNames: { ChatTable: spec.tableName },
       ...(spec.environment ? { environment: spec.environment } : {}),

@@ -17,6 +17,12 @@ import { type BuildResult, buildTemplate } from '../tools/build';
 import { functionProperties, loadTemplate, resourcesOfType } from '../tools/template';
 
 const STAMP = 'build-stamp.json';
+
+/**
+ * The cache of this repository's template.yaml build that the tests' stacks and harnesses and the bench's
+ * stack processes share: in a fresh clone, one build serves the test run and the quick bench in it.
+ */
+export const SHARED_BUILD_CACHE = join(__dirname, '..', '.build', 'stacks');
 /** Builds kept beside the newest: a local stack still running an older one can start its functions cold. */
 const KEPT_BUILDS = 3;
 

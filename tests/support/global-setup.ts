@@ -1,5 +1,4 @@
-import { join } from 'node:path';
-import { cachedBuild } from '../../local/cached-build';
+import { cachedBuild, SHARED_BUILD_CACHE } from '../../local/cached-build';
 import { startDynamoDbForTests, testEnvironment } from './dynamodb-for-tests';
 import { TEMPLATE_PATH } from './test-table';
 
@@ -12,8 +11,9 @@ declare global {
 export default async function globalSetup(): Promise<void> {
   if (globalThis.__testResources) return;
   // Kept between runs (in the ignored .build/), so a run whose functions and layer did not change skips
-  // the build; every stack of the run asks the same cache, which rebuilds only if a source changes.
-  const buildDir = join(__dirname, '..', '..', '.build', 'tests');
+  // the build; every stack of the run (and of the quick bench) asks the same cache, which rebuilds only if
+  // a source changes.
+  const buildDir = SHARED_BUILD_CACHE;
   const [dynamoDb] = await Promise.all([startDynamoDbForTests(), cachedBuild(TEMPLATE_PATH, buildDir)]);
   console.log(`\nDynamoDB for tests: ${dynamoDb.source}`);
   Object.assign(process.env, testEnvironment(dynamoDb.endpoint), { CHAT_TEST_BUILD_DIR: buildDir });
