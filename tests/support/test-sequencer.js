@@ -5,11 +5,13 @@
 const { relative } = require('node:path');
 const Sequencer = require('@jest/test-sequencer').default;
 
-/** The longest files, longest first (measured with `npx jest --verbose`). */
+/** The longest files, longest first (measured with `npx jest --json`, on a loaded machine). */
 const LONGEST = [
   'tests/e2e/bench.test.ts',
-  'tests/e2e/page-outbox.test.ts',
   'tests/e2e/fanout-scale.test.ts',
+  'tests/e2e/page-outbox.test.ts',
+  'tests/e2e/load.test.ts',
+  'tests/e2e/security.test.ts',
   'tests/e2e/chat-protocol.test.ts',
   'tests/e2e/browser.test.ts',
   'tests/e2e/other-templates.test.ts',
