@@ -276,6 +276,15 @@ export function formatResults(r: BenchResults): string {
           f.idealMs,
         ]),
       ]),
+      ...Object.entries(r.latencyBound).flatMap(([latency, f]) => {
+        const cpu = f.cpuUsPerRecipient;
+        return cpu
+          ? [
+              `${latency}: CPU us per recipient: function ${cpu.function}, gateway ${cpu.gateway}, ` +
+                `clients ${cpu.clients}, DynamoDB Local ${cpu.dynamoDbLocal}`,
+            ]
+          : [];
+      }),
     );
   }
   if (r.throughput) {

@@ -32,11 +32,48 @@ export interface RoomFanout {
   gatewayCpuUsPerRecipient?: number;
 }
 
+/** CPU time per recipient, in us, of each process a fan-out runs through (Linux only). */
+export interface CpuPerRecipient {
+  /** The functions (SendFunction), children of the stack's process. */
+  function: number;
+  /** The stack's own process: the local API Gateway (a POST in, a frame out) and the Lambda runtime. */
+  gateway: number;
+  /** This process: the benchmark's WebSocket clients receiving their frames. */
+  clients: number;
+  /** DynamoDB Local when this process started it (else 0: it runs elsewhere). */
+  dynamoDbLocal: number;
+}
+
 interface Latencies {
   p50: number;
   p99: number;
   sends: number;
-  cpu?: { functionUs: number; gatewayUs: number };
+  cpu?: CpuPerRecipient;
+}
+
+/** CPU used so far by the stack's processes, this process and its other children (DynamoDB Local). */
+function cpuSnapshot(stackPid: number) {
+  const stack = processTreeCpuMs(stackPid);
+  const bench = processTreeCpuMs(process.pid);
+  const { user, system } = process.cpuUsage();
+  return stack && bench && { stack, bench, clientsMs: (user + system) / 1000 };
+}
+
+function cpuPerRecipient(
+  before: NonNullable<ReturnType<typeof cpuSnapshot>>,
+  after: NonNullable<ReturnType<typeof cpuSnapshot>>,
+  recipients: number,
+): CpuPerRecipient {
+  const us = (ms: number) => Math.round((ms * 1000) / recipients);
+  const stackTotal = (s: typeof before) => s.stack.self + s.stack.descendants;
+  return {
+    function: us(after.stack.descendants - before.stack.descendants),
+    gateway: us(after.stack.self - before.stack.self),
+    clients: us(after.clientsMs - before.clientsMs),
+    dynamoDbLocal: us(
+      after.bench.descendants - stackTotal(after) - (before.bench.descendants - stackTotal(before)),
+    ),
+  };
 }
 
 const FILLER = 'x'.repeat(100);
@@ -101,25 +138,19 @@ async function measureStack(
         progress?.tick();
       }
       const latencies: number[] = [];
-      const cpuBefore = processTreeCpuMs(stack.server.pid);
+      const cpuBefore = cpuSnapshot(stack.server.pid);
       for (let i = 0; i < options.sends(members); i++) {
         latencies.push(await timedSend(stack.sockets, members, room, timeoutMs));
         progress?.tick();
       }
-      const cpuAfter = processTreeCpuMs(stack.server.pid);
-      const recipients = latencies.length * members;
+      const cpuAfter = cpuSnapshot(stack.server.pid);
       latencies.sort((a, b) => a - b);
       figures[members] = {
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         sends: latencies.length,
         ...(cpuBefore && cpuAfter
-          ? {
-              cpu: {
-                functionUs: ((cpuAfter.descendants - cpuBefore.descendants) * 1000) / recipients,
-                gatewayUs: ((cpuAfter.self - cpuBefore.self) * 1000) / recipients,
-              },
-            }
+          ? { cpu: cpuPerRecipient(cpuBefore, cpuAfter, latencies.length * members) }
           : {}),
       };
     }
@@ -150,10 +181,7 @@ export async function measureFanout(
           speedupVsSequential: round(s.p50 / c.p50),
           sends: c.sends,
           ...(c.cpu
-            ? {
-                functionCpuUsPerRecipient: Math.round(c.cpu.functionUs),
-                gatewayCpuUsPerRecipient: Math.round(c.cpu.gatewayUs),
-              }
+            ? { functionCpuUsPerRecipient: c.cpu.function, gatewayCpuUsPerRecipient: c.cpu.gateway }
             : {}),
         },
       ];
@@ -173,11 +201,14 @@ export interface LatencyBoundFanout {
   members: number;
   fanoutP50Ms: number;
   fanoutP99Ms: number;
-  /** One at a time, scaled up from a room of SEQUENTIAL_SAMPLE members. */
+  /** One at a time, scaled up from a room of `sequentialSample` members. */
   sequentialMs: number;
+  sequentialSample: number;
   speedupVsSequential: number;
   /** members x latency / shipped concurrency: the best a fan-out could do. */
   idealMs: number;
+  /** Where the CPU of the shipped concurrency's fan-outs went, per recipient. */
+  cpuUsPerRecipient?: CpuPerRecipient;
 }
 
 /**
@@ -198,13 +229,14 @@ export async function measureLatencyBound(
   const figures: Record<string, LatencyBoundFanout> = {};
   for (const latencyMs of options.latenciesMs) {
     const connections = { connectionsLatency: { minMs: latencyMs, maxMs: latencyMs } };
-    // A one-member room first warms the function (a sequential send to every member takes seconds).
+    // A one-member room first warms the function; with the shipped concurrency, one unmeasured send to
+    // the whole room also opens the function's keep-alive sockets (one at a time, it would take seconds).
     const run = (roomSizes: number[], sends: number, environment?: Record<string, string>) =>
       measureStack(
         endpoint,
         {
           roomSizes,
-          warmup: (members) => (members === 1 ? 1 : 0),
+          warmup: (members) => (members === 1 || !environment ? 1 : 0),
           sends: (members) => (members === 1 ? 1 : sends),
           // Posting one at a time on a busy machine costs CPU beyond the latency: generous, never hanging.
           timeoutMs: options.members * (latencyMs + 50) * 2 + 30_000,
@@ -220,8 +252,10 @@ export async function measureLatencyBound(
       fanoutP50Ms: round(concurrent.p50),
       fanoutP99Ms: round(concurrent.p99),
       sequentialMs: round((sequential.p50 * options.members) / sample),
+      sequentialSample: sample,
       speedupVsSequential: round((sequential.p50 * options.members) / sample / concurrent.p50),
       idealMs: round(Math.ceil(options.members / shippedConcurrency) * latencyMs),
+      ...(concurrent.cpu ? { cpuUsPerRecipient: concurrent.cpu } : {}),
     };
   }
   return figures;

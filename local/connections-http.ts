@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
 // The HTTP face of API Gateway's `@connections` management API, shared by the gateway and the recorder.
 
@@ -23,10 +23,31 @@ export function parseConnectionsPath(
   }
 }
 
+/** An answer of the `@connections` API, made before it is sent (it may wait for a simulated latency). */
+export interface ApiAnswer {
+  status: number;
+  headers?: OutgoingHttpHeaders;
+  body?: string;
+}
+
 /** An error the AWS SDK maps to its exception class: the type travels in `x-amzn-ErrorType`. */
+export function apiError(status: number, errorType: string, message: string): ApiAnswer {
+  return {
+    status,
+    headers: { 'content-type': 'application/json', 'x-amzn-ErrorType': errorType },
+    body: JSON.stringify({ message }),
+  };
+}
+
+/** Sends an answer with its length, as AWS does (a bodiless 200 says `content-length: 0`, not chunked). */
+export function sendAnswer(res: ServerResponse, { status, headers, body = '' }: ApiAnswer): void {
+  // A 204 carries no body and must not carry a length either.
+  const length = status === 204 ? {} : { 'content-length': Buffer.byteLength(body) };
+  res.writeHead(status, { ...headers, ...length }).end(body);
+}
+
 export function sendApiError(res: ServerResponse, status: number, errorType: string, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'x-amzn-ErrorType': errorType });
-  res.end(JSON.stringify({ message }));
+  sendAnswer(res, apiError(status, errorType, message));
 }
 
 /** The request body, or undefined once it passes `limit` bytes (the rest is drained, not buffered). */

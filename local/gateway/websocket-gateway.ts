@@ -10,11 +10,13 @@ import type { Duplex } from 'node:stream';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
 import { refuseUnsigned } from '../connections-auth';
 import {
+  type ApiAnswer,
+  apiError,
   connectionInfoBody,
   POST_MAX_BYTES,
   parseConnectionsPath,
   readBody,
-  sendApiError,
+  sendAnswer,
   sendInvalidConnectionId,
 } from '../connections-http';
 import { LOCAL_AWS_ENV } from '../dynamodb';
@@ -63,8 +65,9 @@ export interface GatewayOptions {
   /** Test hook: when it returns true for an event, the route's function is not invoked. */
   dropInvocation?: (routeKey: string, event: unknown) => boolean;
   /**
-   * Stands in for the network between a function and API Gateway: each `@connections` request is served
-   * this long after it arrives (uniform between min and max).
+   * Stands in for the network between a function and API Gateway: each `@connections` request is
+   * answered this long after it arrives (uniform between min and max), or once served if that takes
+   * longer. What it does (a frame sent, a connection closed) happens on arrival.
    */
   connectionsLatency?: { minMs: number; maxMs: number };
   /**
@@ -459,9 +462,14 @@ export class WebSocketGateway {
         sendInvalidConnectionId(res);
         return;
       }
-      this.onConnectionsRequest(req, res, { stage, connectionId }).catch((error: Error) => {
-        sendApiError(res, 500, 'InternalServerErrorException', error.message);
-      });
+      const latency = this.options.connectionsLatency;
+      const answerable = latency && sleep(latency.minMs + Math.random() * (latency.maxMs - latency.minMs));
+      void this.onConnectionsRequest(req, { stage, connectionId })
+        .catch((error: Error) => apiError(500, 'InternalServerErrorException', error.message))
+        .then(async (answer) => {
+          await answerable;
+          sendAnswer(res, answer);
+        });
       return;
     }
     if (this.options.serveHttp?.(req, res)) return;
@@ -470,59 +478,53 @@ export class WebSocketGateway {
 
   /**
    * The `@connections` management API: POST sends, GET describes, DELETE closes. Only SigV4-signed
-   * requests are served. A POST is answered at once, as AWS answers it: 200 once the frame is queued,
-   * or 429 when the client's outbound buffer is already full.
+   * requests are served. A POST's answer is as AWS gives it: 200 once the frame is queued, or 429 when
+   * the client's outbound buffer is already full.
    */
   private async onConnectionsRequest(
     req: IncomingMessage,
-    res: ServerResponse,
     target: { stage: string; connectionId: string },
-  ): Promise<void> {
+  ): Promise<ApiAnswer> {
     const body = await readBody(req, POST_MAX_BYTES);
-    const latency = this.options.connectionsLatency;
-    if (latency) await sleep(latency.minMs + Math.random() * (latency.maxMs - latency.minMs));
     if (this.connectionsBucket && !this.connectionsBucket.take()) {
       this.throttledConnectionsCalls++;
-      return sendApiError(res, 429, 'LimitExceededException', 'Limit exceeded');
+      return apiError(429, 'LimitExceededException', 'Limit exceeded');
     }
     // An oversized body is not kept, so its signature cannot be checked: it is refused first.
-    if (!body) return sendApiError(res, 413, 'PayloadTooLargeException', 'Request entity too large');
+    if (!body) return apiError(413, 'PayloadTooLargeException', 'Request entity too large');
     const refusal = await refuseUnsigned(req, body);
     if (refusal) {
       this.log(`@connections ${req.method} refused: ${refusal.errorType}`);
-      return sendApiError(res, refusal.status, refusal.errorType, refusal.message);
+      return apiError(refusal.status, refusal.errorType, refusal.message);
     }
-    if (target.stage !== this.apiContext.stage)
-      return sendApiError(res, 403, 'ForbiddenException', 'Forbidden');
+    if (target.stage !== this.apiContext.stage) return apiError(403, 'ForbiddenException', 'Forbidden');
     const client = this.clients.get(target.connectionId);
     if (!client || client.closedBy || client.ws.readyState !== WebSocket.OPEN) {
-      return sendApiError(res, 410, 'GoneException', `Connection ${target.connectionId} is gone`);
+      return apiError(410, 'GoneException', `Connection ${target.connectionId} is gone`);
     }
     switch (req.method) {
       case 'POST':
         if (client.ws.bufferedAmount > this.limits.clientBufferBytes)
-          return sendApiError(res, 429, 'LimitExceededException', 'Limit exceeded');
+          return apiError(429, 'LimitExceededException', 'Limit exceeded');
         this.touch(client);
         this.sendText(client, body);
-        res.writeHead(200).end();
-        return;
+        return { status: 200 };
       case 'GET':
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          connectionInfoBody({
+        return {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+          body: connectionInfoBody({
             connectedAt: client.identity.connectedAt,
             lastActiveAt: client.lastActiveAt,
             sourceIp: client.identity.sourceIp,
             userAgent: client.identity.userAgent,
           }),
-        );
-        return;
+        };
       case 'DELETE':
         this.closeClient(client, 1000, 'Connection deleted');
-        res.writeHead(204).end();
-        return;
+        return { status: 204 };
       default:
-        sendApiError(res, 405, 'MethodNotAllowedException', 'Method not allowed');
+        return apiError(405, 'MethodNotAllowedException', 'Method not allowed');
     }
   }
 }
