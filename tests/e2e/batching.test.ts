@@ -1,5 +1,14 @@
 // Batching end to end (template parameter BatchWindowMs on): real `ws` clients against the local stack,
 // whose send function invokes the batcher function through the local Lambda Invoke API.
+import type { Browser } from 'playwright-core';
+import {
+  chooseName,
+  describeInChromium,
+  joinRoom,
+  launchChromium,
+  messages,
+  send,
+} from '../support/chat-page';
 import { startTestStack, type TestStack } from '../support/test-stack';
 import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
@@ -74,4 +83,35 @@ test('a quiet room’s first message comes at once; a burst comes in `messages` 
   const history = await bo.request({ action: 'history', room }, 'history');
   expect((history.messages as Frame[]).map((m) => m.msg).sort()).toEqual(expected);
   expect(JSON.stringify(history)).not.toContain('clientMsgId');
+});
+
+describeInChromium('tests/e2e/batching.test.ts')('the chat page in a batched room', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(() => browser?.close());
+
+  test('shows each message of a `messages` frame once, and its own ones confirm its outbox', async () => {
+    const room = 'batched-page';
+    const page = await (await browser.newContext()).newPage();
+    page.setDefaultTimeout(WAIT_MS);
+    const pageErrors: string[] = [];
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(stack.pageUrl);
+    await chooseName(page, 'Ada');
+    await joinRoom(page, room);
+    const bo = await member('Bo', room);
+    // Bo's burst reaches the page batched (all but maybe the first); the page's own messages are echoed
+    // by batches too while the room is busy.
+    const burst = ['one', 'two', 'three', 'four'];
+    for (const msg of burst) bo.send({ action: 'send', room, msg });
+    for (const msg of ['mine 1', 'mine 2']) await send(page, msg);
+    for (const msg of burst) await messages(page, room, msg, 'Bo').waitFor();
+    for (const msg of ['mine 1', 'mine 2']) await messages(page, room, msg, 'Ada').waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('#outbox li').length === 0);
+    for (const msg of burst) expect(await messages(page, room, msg).count()).toBe(1);
+    expect(bo.frames.some((f) => f.type === 'messages')).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
 });
