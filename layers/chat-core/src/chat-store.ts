@@ -545,15 +545,11 @@ export class ChatStore {
       const abandoned = window !== null && !window.closed && now >= window.endsAt + BATCHER_LATE_MS;
       try {
         if (window && !window.closed && !abandoned) {
-          await retryingConflictErrors(() =>
-            windows
-              .patch(key)
-              .append({ messageIds: [message.id] })
-              .where(
-                (attr, op) => `${op.eq(attr.windowId, window.windowId)} AND ${op.eq(attr.closed, false)}`,
-              )
-              .go({ response: 'none' }),
-          );
+          await windows
+            .patch(key)
+            .append({ messageIds: [message.id] })
+            .where((attr, op) => `${op.eq(attr.windowId, window.windowId)} AND ${op.eq(attr.closed, false)}`)
+            .go({ response: 'none' });
           return { ...message, postNow: false };
         }
         if (abandoned)
@@ -564,23 +560,21 @@ export class ChatStore {
           });
         const busy = window !== null && now < window.endsAt + windowMs;
         const opened = { room: message.roomId, windowId: message.id, endsAt: now + windowMs };
-        await retryingConflictErrors(() =>
-          windows
-            .put({
-              ...key,
-              windowId: opened.windowId,
-              endsAt: opened.endsAt,
-              closed: false,
-              messageIds: busy ? [message.id] : [],
-              expiresAt: Math.ceil(opened.endsAt / 1000) + WINDOW_KEPT_SECONDS,
-            })
-            .where((attr, op) =>
-              window
-                ? `${op.eq(attr.windowId, window.windowId)} AND ${op.eq(attr.closed, window.closed)}`
-                : op.notExists(attr.windowId),
-            )
-            .go({ response: 'none' }),
-        );
+        await windows
+          .put({
+            ...key,
+            windowId: opened.windowId,
+            endsAt: opened.endsAt,
+            closed: false,
+            messageIds: busy ? [message.id] : [],
+            expiresAt: Math.ceil(opened.endsAt / 1000) + WINDOW_KEPT_SECONDS,
+          })
+          .where((attr, op) =>
+            window
+              ? `${op.eq(attr.windowId, window.windowId)} AND ${op.eq(attr.closed, window.closed)}`
+              : op.notExists(attr.windowId),
+          )
+          .go({ response: 'none' });
         return { ...message, postNow: !busy, opened };
       } catch (error) {
         // Another send or the batcher changed the window first: read it again.
@@ -598,13 +592,11 @@ export class ChatStore {
    */
   async closeBatchWindow(roomId: string, windowId: string): Promise<string[] | undefined> {
     try {
-      const { data } = await retryingConflictErrors(() =>
-        this.service.entities.batchWindow
-          .patch({ roomId: validateRoomId(roomId) })
-          .set({ closed: true })
-          .where((attr, op) => `${op.eq(attr.windowId, windowId)} AND ${op.eq(attr.closed, false)}`)
-          .go({ response: 'all_new' }),
-      );
+      const { data } = await this.service.entities.batchWindow
+        .patch({ roomId: validateRoomId(roomId) })
+        .set({ closed: true })
+        .where((attr, op) => `${op.eq(attr.windowId, windowId)} AND ${op.eq(attr.closed, false)}`)
+        .go({ response: 'all_new' });
       return data.messageIds ?? [];
     } catch (error) {
       if (isConditionalCheckFailure(error)) return undefined;
@@ -616,11 +608,11 @@ export class ChatStore {
   async getMessages(roomId: string, ids: string[]): Promise<MessageRecord[]> {
     if (ids.length === 0) return [];
     const wanted = new Set(ids.map((id) => validateMessageId(id, 'id')));
-    const [first, last] = [[...wanted].sort()[0]!, [...wanted].sort().at(-1)!];
+    const sorted = [...wanted].sort();
     const now = this.nowSeconds();
     const { data } = await this.service.entities.message.query
       .byRoom({ roomId: validateRoomId(roomId) })
-      .between({ id: first }, { id: last })
+      .between({ id: sorted[0]! }, { id: sorted.at(-1)! })
       .go({ ...this.queryOptions(), consistent: true });
     return data.filter((message) => wanted.has(message.id) && message.expiresAt > now);
   }
