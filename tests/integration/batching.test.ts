@@ -15,7 +15,7 @@ import { type FanoutDeps, fanOut } from '../../layers/chat-core/src/fanout';
 import { messageFrame } from '../../layers/chat-core/src/protocol';
 import { LOCAL_AWS_ENV } from '../../local/dynamodb';
 import { HandlerHarness } from '../support/handler-harness';
-import { WAIT_MS } from '../support/timeouts';
+import { eventually } from '../support/ws-client';
 
 const WINDOW_MS = 200;
 const harness = new HandlerHarness();
@@ -72,16 +72,6 @@ const windowOf = async (room: string) =>
       })
   ).data;
 
-async function eventually<T>(read: () => Promise<T | undefined>): Promise<T> {
-  const giveUp = Date.now() + WAIT_MS;
-  for (;;) {
-    const value = await read();
-    if (value !== undefined) return value;
-    if (Date.now() > giveUp) throw new Error('gave up waiting');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 let clientIds = 0;
 const newClientMsgId = () => `batching-test-${Date.now()}-${++clientIds}`;
 
@@ -110,12 +100,10 @@ test('the built send: a quiet room’s first message is posted at once and opens
   expect(messagesTo(cy)).toEqual([{ via: 'message', id: stored!.id, clientMsgId: undefined }]);
   expect(messagesTo(ada)).toEqual([{ via: 'message', id: stored!.id, clientMsgId }]);
   // Its window was opened under its id and is closed by the batcher function, which has nothing to post.
-  const closed = await eventually(async () => {
-    const window = await windowOf(room);
-    return window?.closed ? window : undefined;
-  });
-  expect(closed.windowId).toBe(stored!.id);
-  await eventually(async () => (harness.lambda.inFlight === 0 ? true : undefined));
+  await eventually(async () =>
+    expect(await windowOf(room)).toMatchObject({ windowId: stored!.id, closed: true, messageIds: [] }),
+  );
+  await eventually(() => expect(harness.lambda.inFlight).toBe(0));
   expect(recorder.posts.filter((p) => JSON.parse(p.data).type === 'messages')).toEqual([]);
 });
 
