@@ -7,7 +7,8 @@ import { type LocalStack, startLocalStack } from './local-stack';
 const USAGE = `usage: npm start -- [--port 3001] [--template template.yaml] [--db-path DIR] [--verbose]
                       [--idle-timeout 10m] [--max-connection 2h] [--watch]
                       [--auth [--token-in-header]]
-                      [--connections-latency 20ms | 10ms-30ms] [--connections-rate 10000[:5000]]`;
+                      [--connections-latency 20ms | 10ms-30ms] [--connections-rate 10000[:5000]]
+                      [--parameter Name=Value ...]`;
 
 /** `500ms`, `5s`, `10m`, `2h` or plain milliseconds. */
 export function parseDuration(text: string): number {
@@ -23,6 +24,17 @@ export function parseLatency(text: string): { minMs: number; maxMs: number } {
   const range = { minMs: parseDuration(min), maxMs: parseDuration(max) };
   if (range.maxMs < range.minMs) throw new Error(`--connections-latency "${text}": the range runs backwards`);
   return range;
+}
+
+/** `--parameter Name=Value` flags: template parameter values, as `sam deploy --parameter-overrides`. */
+export function parseParameters(flags: string[]): Record<string, string> {
+  return Object.fromEntries(
+    flags.map((flag) => {
+      const match = /^([A-Za-z0-9]+)=(.*)$/.exec(flag);
+      if (!match) throw new Error(`--parameter "${flag}": expected Name=Value (e.g. BatchWindowMs=200)`);
+      return [match[1]!, match[2]!];
+    }),
+  );
 }
 
 /** `RATE[:BURST]` requests per second (burst defaults to the rate), as API Gateway's throttle takes them. */
@@ -88,6 +100,7 @@ function parseFlags() {
         'token-in-header': { type: 'boolean', default: false },
         'connections-latency': { type: 'string' },
         'connections-rate': { type: 'string' },
+        parameter: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }).values;
@@ -170,6 +183,7 @@ async function main(): Promise<void> {
       ? { connectionsLatency: parseLatency(values['connections-latency']) }
       : {}),
     ...(values['connections-rate'] ? { connectionsRate: parseRate(values['connections-rate']) } : {}),
+    ...(values.parameter ? { parameterOverrides: parseParameters(values.parameter) } : {}),
     ...(values.verbose ? {} : { functionLog: () => {} }),
   });
   let stopping = false;

@@ -13,9 +13,10 @@ import {
  * send: stores the message in the room's history, then delivers it to every member, the sender last.
  * Stored first, so that whatever was delivered can be replayed to a client that reconnects.
  * With a `clientMsgId` a resend is stored once and delivered again (members drop repeats by id);
- * only the sender's copy carries the `clientMsgId`.
+ * only the sender's copy carries the `clientMsgId`. With batching on (BatchWindowMs), a message stored in
+ * its busy room's open batching window is delivered, echo included, by that window's batcher instead.
  */
-export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast }) => {
+export const handler = webSocketRoute(async ({ event, connectionId, store, broadcast, startBatcher }) => {
   const request = parseRequestBody(event.body);
   const room = validateRoomId(request.room);
   const msg = validateMessageText(request.msg);
@@ -37,10 +38,15 @@ export const handler = webSocketRoute(async ({ event, connectionId, store, broad
     ? await store.saveMessageOnce(draft, clientMsgId)
     : await store.saveMessage({ ...draft, id: timeSortableId() });
   const frame = messageFrame(message);
-  // The echo comes last, straight to the sender: it says everyone else has been sent the message.
-  await broadcast(room, frame, {
-    requester: connectionId,
-    ...(clientMsgId ? { requesterFrame: { ...frame, clientMsgId } } : {}),
-  });
+  await Promise.all([
+    // The echo comes last, straight to the sender: it says everyone else has been sent the message.
+    message.postNow
+      ? broadcast(room, frame, {
+          requester: connectionId,
+          ...(clientMsgId ? { requesterFrame: { ...frame, clientMsgId } } : {}),
+        })
+      : undefined,
+    message.opened ? startBatcher(message.opened) : undefined,
+  ]);
   return undefined;
 });

@@ -136,6 +136,9 @@ function handle(frame: Frame): void {
       showMessage(frame);
       if (frame.clientMsgId) confirmed(frame.clientMsgId);
       return;
+    case 'messages': // a busy room's batch (BatchWindowMs): that many `message` frames
+      for (const message of frame.messages ?? []) handle(message);
+      return;
     case 'history':
       for (const message of frame.messages ?? []) showMessage(message);
       historyArrived(room, frame);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ChatStore } from 'chat-core';
 import { ConnectionsRecorder } from '../../local/connections-recorder';
+import { InvokeEndpoint } from '../../local/lambda/invoke-endpoint';
 import { type InvokeOutcome, LocalFunction } from '../../local/lambda/local-function';
 import { loadLocalApp } from '../../local/local-app';
 import { DynamoDbFaultProxy } from './dynamodb-fault-proxy';
@@ -50,12 +51,22 @@ export class HandlerHarness {
   readonly recorder = new ConnectionsRecorder();
   readonly logs: string[] = [];
   private functions: Record<string, LocalFunction> = {};
+  /** Lambda's Invoke API for the functions' asynchronous invocations (batching windows, shards). */
+  readonly lambda = new InvokeEndpoint({
+    functions: () => Object.fromEntries(Object.values(this.functions).map((fn) => [fn.spec.name, fn])),
+    log: (line) => this.logs.push(line),
+  });
   db!: TestTable;
   store!: ChatStore;
+  /** The recorder's base URL (`${recorderUrl}/{stage}` is an `@connections` endpoint). */
+  recorderUrl!: string;
   /** With `{ proxy: true }`: the proxy the functions reach DynamoDB through (counts calls, injects faults). */
   proxy: DynamoDbFaultProxy | undefined;
 
-  async start(environment: Record<string, string> = {}, options: { proxy?: boolean } = {}): Promise<void> {
+  async start(
+    environment: Record<string, string> = {},
+    options: { proxy?: boolean; parameterOverrides?: Record<string, string> } = {},
+  ): Promise<void> {
     if (options.proxy) {
       this.proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
       environment = { AWS_ENDPOINT_URL_DYNAMODB: await this.proxy.start(), ...environment };
@@ -67,12 +78,19 @@ export class HandlerHarness {
       connectionLifetimeSeconds: 8100,
     });
     const recorderUrl = await this.recorder.start();
+    this.recorderUrl = recorderUrl;
+    const lambdaUrl = await this.lambda.listen();
     const app = await loadLocalApp({
       templatePath: TEMPLATE_PATH,
       buildDir: sharedBuildDir(),
       tableNames: { ChatTable: this.db.table },
       functionTimeoutScale: FUNCTION_TIMEOUT_SCALE,
-      extraEnvironment: { AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!, ...environment },
+      ...(options.parameterOverrides ? { parameterOverrides: options.parameterOverrides } : {}),
+      extraEnvironment: {
+        AWS_ENDPOINT_URL_DYNAMODB: process.env.AWS_ENDPOINT_URL_DYNAMODB!,
+        AWS_ENDPOINT_URL_LAMBDA: lambdaUrl,
+        ...environment,
+      },
     });
     const domainName = sampleEvent('join').requestContext.domainName as string;
     for (const [id, spec] of Object.entries(app.functions)) {
@@ -115,6 +133,7 @@ export class HandlerHarness {
   }
 
   async stop(): Promise<void> {
+    await this.lambda.close();
     await Promise.all(Object.values(this.functions).map((fn) => fn.stop()));
     await this.recorder.stop();
     await this.proxy?.stop();

@@ -1,3 +1,4 @@
+import { batchWindowSchema } from '../../layers/chat-core/src/model/batch-window';
 import { connectionSchema } from '../../layers/chat-core/src/model/connection';
 import { membershipSchema } from '../../layers/chat-core/src/model/membership';
 import { messageSchema } from '../../layers/chat-core/src/model/message';
@@ -70,6 +71,7 @@ const schemas = [
   membershipSchema,
   messageSchema,
   sendReceiptSchema,
+  batchWindowSchema,
 ] as unknown as ModelSchema[];
 // What a fan-out reads from the room index: the recipient, the expiry it filters on, ElectroDB's markers.
 const FANOUT = ['connectionId', 'expiresAt', '__edb_e__', '__edb_v__'];

@@ -5,6 +5,7 @@ import { forEachConcurrently } from './concurrency';
 import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
 import { alreadyJoined, ChatError, notAMember, RateLimitedError, RetryLaterError } from './errors';
 import { lowestIdAt, timeOfId, timeSortableId } from './ids';
+import { logger } from './logger';
 import {
   type ChatService,
   type ConnectionItem,
@@ -40,6 +41,8 @@ export interface ChatStoreOptions {
   maxRoomsPerConnection?: number;
   /** The token bucket of each connection's requests: refill per second, and capacity. */
   messageRateLimit?: { rate: number; burst: number };
+  /** Milliseconds a busy room's batching window collects messages (see enterWindow); 0 or unset: off. */
+  batchWindowMs?: number;
 }
 
 export interface NewConnection {
@@ -60,7 +63,25 @@ export interface NewMessage {
   senderUserId?: string;
   msg: string;
   sentAt: string;
+  /** The send's `clientMsgId`: kept on the message only when it is batched, for its batcher's echo. */
+  clientMsgId?: string;
 }
+
+/** A room's batching window, as its batcher is started with it. */
+export interface BatchWindowRef {
+  room: string;
+  windowId: string;
+  /** Epoch ms. */
+  endsAt: number;
+}
+
+/** A message as a send stored it, and who posts it. */
+export type SavedMessage = MessageRecord & {
+  /** Whether the caller posts it now; false: it waits in a batching window, whose batcher posts it. */
+  postNow: boolean;
+  /** The batching window this save opened: the caller starts its batcher. */
+  opened?: BatchWindowRef;
+};
 
 export interface HistoryRange {
   after?: string;
@@ -106,6 +127,17 @@ const REMOVE_CONCURRENCY = 16;
  * a join beside a send's request token); DynamoDB says to retry them, and the SDK does not.
  */
 const CONFLICT_ATTEMPTS = 6;
+
+/** Tries to enter a message in its room's batching window (each reads the window again); then it is posted at once. */
+const WINDOW_ATTEMPTS = 4;
+/**
+ * A window still open this long after its end was abandoned by its batcher (its invocation failed; Lambda's
+ * retry would come a minute later): the next send replaces it. Its messages are stored but not posted;
+ * their senders get no echo and resend them (README, Sending exactly once), which posts them.
+ */
+const BATCHER_LATE_MS = 10_000;
+/** A closed window is kept this long after its end: long enough to tell that a room is busy. */
+const WINDOW_KEPT_SECONDS = 3600;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const conflictBackoff = (attempt: number) => sleep(20 * 2 ** attempt * (0.5 + Math.random()));
@@ -459,17 +491,130 @@ export class ChatStore {
     };
   }
 
-  /** Keeps a message for replay; written before fan-out, so what was delivered can be replayed. */
-  async saveMessage(input: NewMessage): Promise<MessageRecord> {
+  /**
+   * Keeps a message for replay; written before it is posted, so what was delivered can be replayed. With
+   * batching on, its room's batching window then decides who posts it (see enterWindow).
+   */
+  async saveMessage(input: NewMessage): Promise<SavedMessage> {
+    const saved = await this.createMessage(input);
+    if (!saved) throw new Error(`message ${input.id} of room ${input.roomId} is stored already`);
+    return saved;
+  }
+
+  /** Stores a new message; undefined when one of its id is stored already. */
+  private async createMessage(input: NewMessage): Promise<SavedMessage | undefined> {
+    const { clientMsgId, ...fields } = input;
+    const windowMs = this.options.batchWindowMs ?? 0;
     const item = {
-      ...input,
+      ...fields,
       roomId: validateRoomId(input.roomId),
       senderId: validateConnectionId(input.senderId),
       id: validateMessageId(input.id, 'id'),
+      // Kept only when the message may be batched: its batcher puts it in the sender's copy.
+      ...(windowMs > 0 && clientMsgId !== undefined ? { clientMsgId } : {}),
       expiresAt: this.nowSeconds() + this.messageLifetimeSeconds(),
     };
-    await this.service.entities.message.create(item).go();
-    return item;
+    try {
+      await this.service.entities.message.create(item).go();
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return undefined;
+      throw error;
+    }
+    return windowMs > 0 ? await this.enterWindow(item, windowMs) : { ...item, postNow: true };
+  }
+
+  /**
+   * Who posts a stored message when batching is on: decided with the room's batching window, read strongly
+   * consistent and changed only by conditional writes of that one item (no transaction: concurrent sends
+   * of a busy room never conflict, they queue on the item).
+   * - An open window: the message's id is added to it, on condition that it is still open; its batcher
+   *   posts it.
+   * - None, or a closed one: the message opens a window of `windowMs`, on condition that the window is
+   *   still as read. It is posted now when the room was quiet (no window ended within the last
+   *   `windowMs`), so a quiet room waits for nothing; in a busy room it is its new window's first message.
+   * The batcher closes the window on condition that it is this one and open, and the close returns its ids:
+   * an id is added before the close, or not at all. A send that keeps losing the race (the window turns
+   * over faster than it reads and writes) posts its message itself.
+   */
+  private async enterWindow(message: MessageRecord, windowMs: number): Promise<SavedMessage> {
+    const windows = this.service.entities.batchWindow;
+    const key = { roomId: message.roomId };
+    for (let attempt = 1; attempt <= WINDOW_ATTEMPTS; attempt++) {
+      const now = this.now();
+      const { data: window } = await windows.get(key).go({ consistent: true });
+      const abandoned = window !== null && !window.closed && now >= window.endsAt + BATCHER_LATE_MS;
+      try {
+        if (window && !window.closed && !abandoned) {
+          await windows
+            .patch(key)
+            .append({ messageIds: [message.id] })
+            .where((attr, op) => `${op.eq(attr.windowId, window.windowId)} AND ${op.eq(attr.closed, false)}`)
+            .go({ response: 'none' });
+          return { ...message, postNow: false };
+        }
+        if (abandoned)
+          logger.warn('a batching window was abandoned by its batcher: its messages were not posted', {
+            room: message.roomId,
+            windowId: window.windowId,
+            messages: window.messageIds.length,
+          });
+        const busy = window !== null && now < window.endsAt + windowMs;
+        const opened = { room: message.roomId, windowId: message.id, endsAt: now + windowMs };
+        await windows
+          .put({
+            ...key,
+            windowId: opened.windowId,
+            endsAt: opened.endsAt,
+            closed: false,
+            messageIds: busy ? [message.id] : [],
+            expiresAt: Math.ceil(opened.endsAt / 1000) + WINDOW_KEPT_SECONDS,
+          })
+          .where((attr, op) =>
+            window
+              ? `${op.eq(attr.windowId, window.windowId)} AND ${op.eq(attr.closed, window.closed)}`
+              : op.notExists(attr.windowId),
+          )
+          .go({ response: 'none' });
+        return { ...message, postNow: !busy, opened };
+      } catch (error) {
+        // Another send or the batcher changed the window first: read it again.
+        if (!isConditionalCheckFailure(error)) throw error;
+      }
+    }
+    // The window turned over faster than this send could enter it: batching gives up, not the message.
+    logger.info('batching window kept changing: the message is posted at once', { room: message.roomId });
+    return { ...message, postNow: true };
+  }
+
+  /**
+   * Closes a room's batching window and returns the ids of its messages; undefined when it was closed
+   * already or replaced (abandoned: see enterWindow). No send can add an id afterwards.
+   */
+  async closeBatchWindow(roomId: string, windowId: string): Promise<string[] | undefined> {
+    try {
+      const { data } = await this.service.entities.batchWindow
+        .patch({ roomId: validateRoomId(roomId) })
+        .set({ closed: true })
+        .where((attr, op) => `${op.eq(attr.windowId, windowId)} AND ${op.eq(attr.closed, false)}`)
+        .go({ response: 'all_new' });
+      return data.messageIds ?? [];
+    } catch (error) {
+      if (isConditionalCheckFailure(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Live messages of a room by id, oldest first: one strongly consistent Query of the ids' key range. */
+  async getMessages(roomId: string, ids: string[]): Promise<MessageRecord[]> {
+    if (ids.length === 0) return [];
+    const wanted = new Set(ids.map((id) => validateMessageId(id, 'id')));
+    const sorted = [...wanted].sort();
+    const now = this.nowSeconds();
+    const { data } = await this.service.entities.message.query
+      .byRoom({ roomId: validateRoomId(roomId) })
+      .between({ id: sorted[0]! }, { id: sorted.at(-1)! })
+      .go({ ...this.queryOptions(), consistent: true });
+    return data.filter((message) => wanted.has(message.id) && message.expiresAt > now);
   }
 
   /**
@@ -479,7 +624,7 @@ export class ChatStore {
    * receipt and returns its message, storing it first if its holder died between the two writes.
    * A repeat under another sender name or with other text is refused (CLIENT_MSG_ID_CONFLICT).
    */
-  async saveMessageOnce(draft: MessageDraft, clientMsgId: string): Promise<MessageRecord> {
+  async saveMessageOnce(draft: MessageDraft, clientMsgId: string): Promise<SavedMessage> {
     const key = { roomId: validateRoomId(draft.roomId), clientMsgId: validateClientMsgId(clientMsgId) };
     const msgHash = hashOf(draft.msg);
     const receipts = this.service.entities.sendReceipt;
@@ -502,7 +647,7 @@ export class ChatStore {
       return await this.repeatedMessage(key, draft, msgHash);
     }
     // A resend may have stored it already, while this send was between its writes.
-    return await this.createOrGetMessage({ ...draft, id });
+    return await this.createOrGetMessage({ ...draft, id, clientMsgId });
   }
 
   /** A repeat of a send: the message its receipt names, stored now if its first holder died first. */
@@ -510,7 +655,7 @@ export class ChatStore {
     key: { roomId: string; clientMsgId: string },
     draft: MessageDraft,
     msgHash: string,
-  ): Promise<MessageRecord> {
+  ): Promise<SavedMessage> {
     const receipts = this.service.entities.sendReceipt;
     // Each turn either finds or stores the message, or loses a race to re-key it and looks again.
     for (let turn = 0; turn < 3; turn++) {
@@ -523,11 +668,11 @@ export class ChatStore {
         );
       }
       const stored = await this.getMessage(key.roomId, receipt.messageId);
-      if (stored) return stored;
+      if (stored) return { ...stored, postNow: true };
       const age = this.now() - timeOfId(receipt.messageId);
       if (age < LATE_STORE_LIMIT_MS) {
         // Its first holder may still be writing it: the message's create decides who does.
-        return await this.createOrGetMessage({ ...draft, id: receipt.messageId });
+        return await this.createOrGetMessage({ ...draft, id: receipt.messageId, ...key });
       }
       if (age < SEND_SURELY_DEAD_MS) {
         // Too late for its id, too early to be sure its first holder will not still store it.
@@ -550,7 +695,7 @@ export class ChatStore {
         if (isConditionalCheckFailure(error)) continue; // another repeat re-keyed it first
         throw error;
       }
-      return await this.createOrGetMessage({ ...draft, id: fresh });
+      return await this.createOrGetMessage({ ...draft, id: fresh, ...key });
     }
     throw new Error('send receipt kept changing');
   }
@@ -563,15 +708,13 @@ export class ChatStore {
     return data && data.expiresAt > this.nowSeconds() ? data : undefined;
   }
 
-  private async createOrGetMessage(input: NewMessage): Promise<MessageRecord> {
-    try {
-      return await this.saveMessage(input);
-    } catch (error) {
-      if (!isConditionalCheckFailure(error)) throw error;
-      const stored = await this.getMessage(input.roomId, input.id);
-      if (!stored) throw error;
-      return stored;
-    }
+  /** Stores a message, or returns the one stored under its id already (to be posted again). */
+  private async createOrGetMessage(input: NewMessage): Promise<SavedMessage> {
+    const saved = await this.createMessage(input);
+    if (saved) return saved;
+    const stored = await this.getMessage(input.roomId, input.id);
+    if (!stored) throw new Error(`message ${input.id} of room ${input.roomId} was stored and is gone`);
+    return { ...stored, postNow: true };
   }
 
   private messageLifetimeSeconds(): number {

@@ -3,12 +3,12 @@
 /** API Gateway closes every connection after 2 hours; items outlive that by a margin, then TTL removes them. */
 export const DEFAULT_CONNECTION_LIFETIME_SECONDS = 2 * 60 * 60 + 15 * 60;
 
-function positiveInteger(name: string, fallback: number): number {
+function integerSetting(name: string, fallback: number, least = 1): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(value) || value < least) {
+    throw new Error(`${name} must be an integer of at least ${least}, got "${raw}"`);
   }
   return value;
 }
@@ -20,19 +20,19 @@ export function tableName(): string {
 }
 
 export function connectionLifetimeSeconds(): number {
-  return positiveInteger('CONNECTION_LIFETIME_SECONDS', DEFAULT_CONNECTION_LIFETIME_SECONDS);
+  return integerSetting('CONNECTION_LIFETIME_SECONDS', DEFAULT_CONNECTION_LIFETIME_SECONDS);
 }
 
 export const DEFAULT_MESSAGE_LIFETIME_SECONDS = 24 * 60 * 60;
 
 /** Seconds a message stays in its room's history (a template parameter). */
 export function messageLifetimeSeconds(): number {
-  return positiveInteger('MESSAGE_LIFETIME_SECONDS', DEFAULT_MESSAGE_LIFETIME_SECONDS);
+  return integerSetting('MESSAGE_LIFETIME_SECONDS', DEFAULT_MESSAGE_LIFETIME_SECONDS);
 }
 
 /** Rooms one connection may be in at once (a template parameter). */
 export function maxRoomsPerConnection(): number {
-  return positiveInteger('MAX_ROOMS_PER_CONNECTION', 50);
+  return integerSetting('MAX_ROOMS_PER_CONNECTION', 50);
 }
 
 /**
@@ -41,8 +41,8 @@ export function maxRoomsPerConnection(): number {
  */
 export function messageRateLimit(): { rate: number; burst: number } {
   return {
-    rate: positiveInteger('MESSAGE_RATE_PER_CONNECTION', 5),
-    burst: positiveInteger('MESSAGE_BURST_PER_CONNECTION', 60),
+    rate: integerSetting('MESSAGE_RATE_PER_CONNECTION', 5),
+    burst: integerSetting('MESSAGE_BURST_PER_CONNECTION', 60),
   };
 }
 
@@ -51,7 +51,7 @@ export function messageRateLimit(): { rate: number; burst: number } {
  * and costs ~0.2 ms of CPU, so 128 keeps a fan-out bound by neither (bench: latencyBound).
  */
 export function fanoutConcurrency(): number {
-  return positiveInteger('FANOUT_CONCURRENCY', 128);
+  return integerSetting('FANOUT_CONCURRENCY', 128);
 }
 
 /** Optional `@connections` endpoint; by default it is derived from each event (`https://{domainName}/{stage}`). */
@@ -61,7 +61,7 @@ export function connectionsEndpointOverride(): string | undefined {
 
 /** DynamoDB `Limit` per Query page (unset: DynamoDB's 1 MB pages). */
 export function queryPageSize(): number | undefined {
-  return process.env.QUERY_PAGE_SIZE ? positiveInteger('QUERY_PAGE_SIZE', 1) : undefined;
+  return process.env.QUERY_PAGE_SIZE ? integerSetting('QUERY_PAGE_SIZE', 1) : undefined;
 }
 
 /** How clients sign in (the template's AuthMode): `none` lets anyone pick a name with `?name=`. */
@@ -89,5 +89,18 @@ export function fanoutFunctionName(): string | undefined {
 
 /** Members one invocation posts to; a bigger room is split into shards of this size (a template parameter). */
 export function fanoutShardSize(): number {
-  return positiveInteger('FANOUT_SHARD_SIZE', 2000);
+  return integerSetting('FANOUT_SHARD_SIZE', 2000);
+}
+
+/**
+ * How long a busy room's batching window collects messages for one `messages` frame (the template's
+ * BatchWindowMs); 0: off, every send posts its own message.
+ */
+export function batchWindowMs(): number {
+  return integerSetting('BATCH_WINDOW_MS', 0, 0);
+}
+
+/** The function that delivers a batching window's messages when it ends (set when batching is on). */
+export function batcherFunctionName(): string | undefined {
+  return process.env.BATCHER_FUNCTION_NAME || undefined;
 }

@@ -48,6 +48,11 @@ export interface FanoutOptions {
    * nothing (its own `typing`).
    */
   requesterFrame?: ServerFrame | null;
+  /**
+   * Connections that get a copy of their own after everyone else, straight to them, as the requester
+   * does: a batch's senders, whose copies carry their `clientMsgId`s.
+   */
+  echoes?: Map<string, ServerFrame>;
   /** The room's members, when the caller has read them already (see presenceAudience); else the index is read. */
   recipients?: string[];
 }
@@ -66,7 +71,8 @@ export async function fanOut(
 ): Promise<FanoutResult> {
   const { requester } = options;
   const members = options.recipients ?? (await deps.store.listRoomMembers(room));
-  const others = members.filter((id) => id !== requester);
+  const echoes = options.echoes ?? new Map<string, ServerFrame>();
+  const others = members.filter((id) => id !== requester && !echoes.has(id));
   const result: FanoutResult = { delivered: 0, gone: [], failed: [], handedOff: 0 };
   const { shards } = deps;
   const sharded = shards !== undefined && others.length > shards.size;
@@ -85,6 +91,9 @@ export async function fanOut(
   // Serialised (and hashed for signing) once, not once per recipient.
   const payload = framePayload(frame);
   await postToAll(deps, room, own, payload, result);
+  await forEachConcurrently([...echoes], deps.concurrency, ([connectionId, echo]) =>
+    postToAll(deps, room, [connectionId], framePayload(echo), result),
+  );
   if (requester && options.requesterFrame !== null)
     await postToAll(
       deps,

@@ -1,11 +1,15 @@
 // The chat-core layer: the data model, protocol and plumbing every function shares.
+export { messagesFrames } from './batcher';
+export { batcherHandler } from './batcher-function';
 export {
+  type BatchWindowRef,
   ChatStore,
   type ChatStoreOptions,
   type ConnectionRecord,
   type HistoryPage,
   type MembershipRecord,
   type MessageRecord,
+  type SavedMessage,
 } from './chat-store';
 export { forEachConcurrently } from './concurrency';
 export * from './config';

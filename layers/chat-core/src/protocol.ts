@@ -66,6 +66,14 @@ export interface MessageFrame {
   clientMsgId?: string;
 }
 
+/** Several messages of a busy room in one frame (a batching window's): clients treat it as that many `message` frames. */
+export interface MessagesFrame {
+  type: 'messages';
+  room: string;
+  /** Oldest first. */
+  messages: MessageFrame[];
+}
+
 /** A change in a room's presence; `you: true` only in the joiner's own `joined` (how it learns its handle). */
 export type PresenceFrame = { type: 'joined' | 'left' | 'typing'; room: string; you?: true } & Member;
 
@@ -73,6 +81,7 @@ export type ServerFrame =
   | PresenceFrame
   | MessageFrame
   | MembersFrame
+  | MessagesFrame
   | { type: 'history'; room: string; messages: MessageFrame[]; more: boolean }
   | { type: 'pong' }
   | {

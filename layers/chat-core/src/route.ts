@@ -1,6 +1,9 @@
 import type { Context } from 'aws-lambda';
-import { ChatStore, type MembershipRecord } from './chat-store';
+import { startBatcher } from './batcher';
+import { type BatchWindowRef, ChatStore, type MembershipRecord } from './chat-store';
 import {
+  batcherFunctionName,
+  batchWindowMs,
   connectionLifetimeSeconds,
   fanoutConcurrency,
   fanoutFunctionName,
@@ -34,6 +37,7 @@ export function chatStore(): ChatStore {
     pageSize: queryPageSize(),
     maxRoomsPerConnection: maxRoomsPerConnection(),
     messageRateLimit: messageRateLimit(),
+    batchWindowMs: batchWindowMs(),
   });
   return store;
 }
@@ -65,6 +69,8 @@ export interface RouteContext {
   announceDepartures(memberships: MembershipRecord[]): Promise<void>;
   /** The `members` answer for a room (see membersAnswer). */
   members(room: string, self: MemberIdentity, audience: string[] | undefined): Promise<MembersFrame>;
+  /** Starts the batcher of a batching window the request opened (see batcher.ts). */
+  startBatcher(window: BatchWindowRef): Promise<void>;
 }
 
 type RouteLogic = (context: RouteContext) => Promise<WebSocketResult | undefined>;
@@ -97,6 +103,14 @@ function routeContext(event: WebSocketEvent, lambdaContext: Context | undefined)
     broadcast: (room, frame, options) => fanOut(deps, room, frame, options),
     announceDepartures: (memberships) => announceDepartures(deps, memberships),
     members: (room, self, audience) => membersAnswer(deps, room, self, audience),
+    startBatcher: (window) => {
+      const functionName = batcherFunctionName();
+      return startBatcher(
+        deps,
+        window,
+        functionName ? (event) => invokeAsync(functionName, event) : undefined,
+      );
+    },
   };
 }
 

@@ -14,6 +14,11 @@ export const messageSchema = createSchema({
     senderUserId: { type: 'string', readOnly: true },
     msg: { type: 'string', required: true, readOnly: true },
     sentAt: { type: 'string', required: true, readOnly: true },
+    /**
+     * Kept only on a batched message, for its batcher to put in the sender's copy (the echo); never in
+     * anyone else's frames or in history.
+     */
+    clientMsgId: { type: 'string', readOnly: true },
     /** Epoch seconds; the table's TTL attribute (room history lifetime). */
     expiresAt: { type: 'number', required: true },
   },

@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Entity, type EntityItem, Service } from 'electrodb';
+import { batchWindowSchema } from './batch-window';
 import { connectionSchema } from './connection';
 import { membershipSchema } from './membership';
 import { messageSchema } from './message';
@@ -14,6 +15,7 @@ export function createChatService(client: DynamoDBClient, table: string) {
       membership: new Entity(membershipSchema),
       message: new Entity(messageSchema),
       sendReceipt: new Entity(sendReceiptSchema),
+      batchWindow: new Entity(batchWindowSchema),
     },
     { client, table },
   );
@@ -24,3 +26,4 @@ export type ConnectionItem = EntityItem<ChatService['entities']['connection']>;
 export type MembershipItem = EntityItem<ChatService['entities']['membership']>;
 export type MessageItem = EntityItem<ChatService['entities']['message']>;
 export type SendReceiptItem = EntityItem<ChatService['entities']['sendReceipt']>;
+export type BatchWindowItem = EntityItem<ChatService['entities']['batchWindow']>;

@@ -1,0 +1,32 @@
+import type { Context } from 'aws-lambda';
+import * as z from 'zod/mini';
+import { deliverWindow } from './batcher';
+import { ConnectionsApi } from './connections-api';
+import { logger } from './logger';
+import { fanoutDeps, invocationDeadline } from './route';
+
+/** What a send hands over; anything else is refused before anything is read or posted. */
+const batchEvent = z.object({
+  endpoint: z.url({ protocol: /^https?$/ }),
+  room: z.string().check(z.minLength(1)),
+  windowId: z.string().check(z.minLength(1)),
+  endsAt: z.number(),
+});
+
+/**
+ * The batcher function. A failure to close the window or read its messages fails the invocation, which
+ * Lambda retries (members drop what they get twice, by id); undeliverable members are logged, never retried (a retry
+ * would post again to everyone who has the frame).
+ */
+export async function batcherHandler(rawEvent: unknown, lambdaContext?: Context): Promise<void> {
+  const parsed = batchEvent.safeParse(rawEvent);
+  if (!parsed.success) {
+    logger.error('not a batching window event', { issues: parsed.error.issues });
+    return;
+  }
+  if (lambdaContext) logger.addContext(lambdaContext);
+  const { endpoint, ...window } = parsed.data;
+  const deadline = invocationDeadline(lambdaContext);
+  const connections = new ConnectionsApi(endpoint, deadline === undefined ? {} : { deadline });
+  await deliverWindow(fanoutDeps(connections), window);
+}
