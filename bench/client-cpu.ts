@@ -1,8 +1,11 @@
 // 1b. Function CPU per recipient of a fan-out: the shipped `@connections` client (layers/chat-core
 // connections-api.ts) against the AWS SDK's ApiGatewayManagementApiClient configured as it used to ship,
-// in the same run, posting one frame to every connection of a local stack. The posting runs in a process
-// of its own (forked below) whose CPU time is only that; the stack and the receiving sockets are elsewhere.
-import { fork } from 'node:child_process';
+// in the same run, posting one frame to every connection of a local stack. Each client posts from a process
+// of its own (forked below) whose CPU time is only that: in one process, the SDK's garbage was collected
+// (on V8's threads, counted in the process's CPU) during the other client's rounds. The stack and the
+// receiving sockets are elsewhere.
+import { type ChildProcess, fork } from 'node:child_process';
+import { join } from 'node:path';
 import {
   ApiGatewayManagementApiClient,
   PostToConnectionCommand,
@@ -11,6 +14,8 @@ import { forEachConcurrently } from '../layers/chat-core/src/concurrency';
 import { ConnectionsApi, framePayload } from '../layers/chat-core/src/connections-api';
 import { messageFrame } from '../layers/chat-core/src/protocol';
 import { LOCAL_AWS_ENV } from '../local/dynamodb';
+import { lambdaNodeFlags } from '../local/lambda/node-flags';
+import { functionProperties, loadTemplate } from '../tools/template';
 import { percentile, round, withTimeout } from './common';
 import { StackWithClients } from './stack-room';
 
@@ -34,14 +39,23 @@ export interface ClientCpuFigures {
   failedPosts: Record<'sdk' | 'lean', number>;
 }
 
+type Client = 'sdk' | 'lean';
+
+/** What a worker is started with: the client it runs, and where it posts to. */
 interface WorkerInput {
+  client: Client;
+  /** The send function's memory size in the template. */
+  memoryMB: number;
   endpoint: string;
   ids: string[];
-  rounds: number;
   concurrency: number;
 }
 
-type Client = 'sdk' | 'lean';
+/** One fan-out's figures, from the worker that ran it. */
+interface RoundOutput {
+  cpuUsPerRecipient: number;
+  failed: number;
+}
 
 /** A chat message of 100 characters, as `send` fans it out. */
 const FRAME = messageFrame({
@@ -76,31 +90,56 @@ function leanFanout(endpoint: string, concurrency: number) {
   };
 }
 
-/** In the worker: alternating fan-outs with each client; CPU µs per recipient of each measured one. */
-async function work(input: WorkerInput): Promise<WorkerOutput> {
+/** In the worker: one fan-out with its client per request, answered with its CPU time per recipient. */
+function serve(input: WorkerInput): void {
   type Fanout = (ids: string[], failed: (error: unknown) => void) => Promise<void>;
-  const fanouts: Record<Client, Fanout> = {
-    sdk: sdkFanout(input.endpoint, input.concurrency),
-    lean: leanFanout(input.endpoint, input.concurrency),
-  };
-  const samples: Record<Client, number[]> = { sdk: [], lean: [] };
-  const failures: Record<Client, number> = { sdk: 0, lean: 0 };
-  for (let round = -1; round < input.rounds; round++) {
-    const order: Client[] = round % 2 === 0 ? ['sdk', 'lean'] : ['lean', 'sdk'];
-    for (const client of order) {
-      const before = process.cpuUsage();
-      await fanouts[client](input.ids, () => failures[client]++);
-      const used = process.cpuUsage(before);
-      if (round >= 0) samples[client].push((used.user + used.system) / input.ids.length);
-    }
-  }
-  return { samples, failures };
+  const fanout: Fanout = (input.client === 'sdk' ? sdkFanout : leanFanout)(input.endpoint, input.concurrency);
+  process.on('message', () => {
+    let failed = 0;
+    const before = process.cpuUsage();
+    fanout(input.ids, () => failed++).then(
+      () => {
+        const used = process.cpuUsage(before);
+        process.send?.({ cpuUsPerRecipient: (used.user + used.system) / input.ids.length, failed });
+      },
+      (error: Error) => process.send?.({ error: error.stack ?? error.message }),
+    );
+  });
 }
 
-interface WorkerOutput {
-  samples: Record<Client, number[]>;
-  /** POSTs that failed after the client's own retries (a loaded machine can time some out). */
-  failures: Record<Client, number>;
+/** A process of its own running one client, so neither client's garbage and sockets weigh on the other. */
+class ClientWorker {
+  private readonly process: ChildProcess;
+  private readonly exited: Promise<never>;
+
+  constructor(input: WorkerInput) {
+    this.process = fork(__filename, [], {
+      // With the flags Lambda starts the send function with: its young generation sets how often GC runs.
+      execArgv: ['--import', 'tsx', ...lambdaNodeFlags(input.memoryMB)],
+      env: { ...process.env, ...LOCAL_AWS_ENV },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.exited = new Promise((_, reject) =>
+      this.process.once('exit', (code) => reject(new Error(`client-cpu worker exited (code ${code})`))),
+    );
+    this.exited.catch(() => {});
+    this.process.send(input);
+  }
+
+  /** Runs one fan-out in the worker. */
+  round(): Promise<RoundOutput> {
+    const answer = new Promise<RoundOutput>((resolve, reject) =>
+      this.process.once('message', (message: RoundOutput | { error: string }) =>
+        'error' in message ? reject(new Error(`client-cpu worker: ${message.error}`)) : resolve(message),
+      ),
+    );
+    this.process.send('round');
+    return Promise.race([answer, this.exited]);
+  }
+
+  stop(): void {
+    this.process.kill();
+  }
 }
 
 export async function measureClientCpu(
@@ -109,27 +148,35 @@ export async function measureClientCpu(
 ): Promise<ClientCpuFigures> {
   const stack = await StackWithClients.start(dynamoDbEndpoint, options.recipients);
   try {
-    const worker = fork(__filename, [], {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, ...LOCAL_AWS_ENV },
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const answer = new Promise<WorkerOutput>((resolve, reject) => {
-      worker.once('message', (message: WorkerOutput | { error: string }) =>
-        'error' in message ? reject(new Error(`client-cpu worker: ${message.error}`)) : resolve(message),
-      );
-      worker.once('exit', (code) => reject(new Error(`client-cpu worker exited (code ${code})`)));
-    });
-    const input: WorkerInput = {
+    const input = {
       endpoint: `http://127.0.0.1:${stack.server.port}/dev`,
       ids: stack.ids,
-      rounds: options.rounds,
       concurrency: options.concurrency,
+      memoryMB: Number(
+        functionProperties(loadTemplate(join(__dirname, '..', 'template.yaml')), 'SendFunction').MemorySize,
+      ),
     };
-    worker.send(input);
-    const { samples, failures } = await withTimeout(answer, 180_000, 'client CPU bench').finally(() =>
-      worker.kill(),
-    );
+    const workers: Record<Client, ClientWorker> = {
+      sdk: new ClientWorker({ ...input, client: 'sdk' }),
+      lean: new ClientWorker({ ...input, client: 'lean' }),
+    };
+    const samples: Record<Client, number[]> = { sdk: [], lean: [] };
+    const failures: Record<Client, number> = { sdk: 0, lean: 0 };
+    // Alternating rounds (the first of each unmeasured: it warms the client) so that both meet the same load.
+    const rounds = async () => {
+      for (let round = -1; round < options.rounds; round++) {
+        const order: Client[] = round % 2 === 0 ? ['sdk', 'lean'] : ['lean', 'sdk'];
+        for (const client of order) {
+          const { cpuUsPerRecipient, failed } = await workers[client].round();
+          failures[client] += failed;
+          if (round >= 0) samples[client].push(cpuUsPerRecipient);
+        }
+      }
+    };
+    await withTimeout(rounds(), 180_000, 'client CPU bench').finally(() => {
+      workers.sdk.stop();
+      workers.lean.stop();
+    });
     const median = (values: number[]) =>
       percentile(
         [...values].sort((a, b) => a - b),
@@ -149,11 +196,4 @@ export async function measureClientCpu(
   }
 }
 
-if (require.main === module) {
-  process.once('message', (input: WorkerInput) => {
-    work(input).then(
-      (samples) => process.send?.(samples),
-      (error: Error) => process.send?.({ error: error.stack ?? error.message }),
-    );
-  });
-}
+if (require.main === module) process.once('message', serve);

@@ -3,11 +3,11 @@
 // for the parent, which sends events over IPC and enforces the timeout.
 
 import { existsSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { register, syncBuiltinESMExports } from 'node:module';
+import net from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL, URL, urlToHttpOptions } from 'node:url';
+import tls from 'node:tls';
+import { pathToFileURL, URL } from 'node:url';
 
 export interface InvokeMessage {
   type: 'invoke';
@@ -28,64 +28,31 @@ type Handler = (
 ) => unknown;
 
 /**
- * Sends requests for the API's own hosts (`https://{domainName}/{stage}` or
+ * Sends connections to the API's own hosts (`https://{domainName}/{stage}` or
  * `https://{apiId}.execute-api.{region}.amazonaws.com/{stage}`, as handlers written for AWS build
- * them) to the local gateway over plain HTTP, so that exact code never reaches the internet.
+ * them) to the local gateway over plain TCP, so that exact code never reaches the internet. It is done
+ * where every HTTPS client opens its connections (`tls.connect`: node:https and so the AWS SDK, undici,
+ * ...): the client then speaks HTTP on it, its Host header and signature unchanged.
  */
 function routeApiHostsToGateway(gatewayUrl: string, hosts: string[]): void {
   const gateway = new URL(gatewayUrl);
   const local = new Set(hosts.map((host) => host.toLowerCase()));
-  // Plain-HTTP twins of the callers' agents, with their pool sizes, so redirecting keeps their concurrency.
-  const twins = new WeakMap<object, http.Agent>();
-  const defaultAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const agentFor = (callerAgent: unknown): http.Agent => {
-    if (!(callerAgent instanceof https.Agent)) return defaultAgent;
-    let twin = twins.get(callerAgent);
-    if (!twin) {
-      twin = new http.Agent({ keepAlive: true, maxSockets: callerAgent.maxSockets });
-      twins.set(callerAgent, twin);
-    }
-    return twin;
-  };
-  const original = https.request;
-  const redirected = ((...args: unknown[]) => {
-    let [first, second, third] = args;
-    let options: Record<string, unknown>;
-    if (typeof first === 'string' || first instanceof URL) {
-      options = { ...urlToHttpOptions(new URL(first)) };
-      if (typeof second === 'object' && second !== null) options = { ...options, ...second };
-      else third = second;
-    } else {
-      options = { ...(first as Record<string, unknown>) };
-      third = second;
-    }
-    const hostname = String(options.hostname ?? options.host ?? '').replace(/:\d+$/, '');
-    const port = String(options.port ?? 443);
-    if (
-      !local.has(`${hostname}:${port}`.toLowerCase()) &&
-      !(port === '443' && local.has(hostname.toLowerCase()))
-    ) {
-      return (original as (...a: unknown[]) => unknown)(...args);
-    }
-    const { hostname: gwHost, port: gwPort } = gateway;
-    return http.request(
-      {
-        ...options,
-        protocol: 'http:',
-        host: gwHost,
-        hostname: gwHost,
-        port: gwPort,
-        agent: agentFor(options.agent),
-      },
-      third as never,
-    );
-  }) as typeof https.request;
-  https.request = redirected;
-  https.get = ((...args: Parameters<typeof https.get>) => {
-    const request = (redirected as (...a: unknown[]) => http.ClientRequest)(...args);
-    request.end();
-    return request;
-  }) as typeof https.get;
+  const original = tls.connect;
+  tls.connect = ((...args: unknown[]) => {
+    const options = args.find((arg): arg is tls.ConnectionOptions => typeof arg === 'object' && arg !== null);
+    const callback = args.find((arg): arg is () => void => typeof arg === 'function');
+    const hostname = String(
+      options?.host ?? (typeof args[1] === 'string' ? args[1] : 'localhost'),
+    ).toLowerCase();
+    const port = String(options?.port ?? (typeof args[0] === 'number' ? args[0] : 443));
+    if (!local.has(`${hostname}:${port}`) && !(port === '443' && local.has(hostname)))
+      return (original as (...a: unknown[]) => tls.TLSSocket)(...args);
+    const socket = net.connect({ host: gateway.hostname, port: Number(gateway.port) });
+    // What a TLS client waits for before it writes (there is no handshake to wait for).
+    socket.once('connect', () => socket.emit('secureConnect'));
+    if (callback) socket.once('secureConnect', callback);
+    return socket as tls.TLSSocket;
+  }) as typeof tls.connect;
   syncBuiltinESMExports();
 }
 

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { build } from 'esbuild';
 import type { InvokeMessage, ResultMessage } from './bootstrap';
+import { lambdaNodeFlags } from './node-flags';
 
 const REPO_ROOT = resolve(__dirname, '../..');
 const RUNTIME_DIR = join(REPO_ROOT, '.build', 'local');
@@ -234,7 +235,10 @@ export class LocalFunction {
       : fork(bootstrap, [], {
           cwd: this.spec.codeDir,
           env: this.environment(),
-          execArgv: this.spec.sourceMaps ? ['--enable-source-maps'] : [],
+          execArgv: [
+            ...lambdaNodeFlags(this.spec.memoryMB),
+            ...(this.spec.sourceMaps ? ['--enable-source-maps'] : []),
+          ],
           stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         });
     const log = this.options.onLog ?? ((name, line) => process.stderr.write(`[${name}] ${line}\n`));
