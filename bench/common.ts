@@ -78,12 +78,15 @@ export async function dropTable(endpoint: string, table: string): Promise<void> 
 
 let clockTicks: number | undefined;
 
-/**
- * CPU time (user + system, ms) used so far by a process and, separately, by all its live descendants,
- * read from /proc (Linux); undefined elsewhere. Robust where wall-clock times are not: other load on
- * the machine stretches latencies far more than it changes the CPU time a piece of work needs.
- */
-export function processTreeCpuMs(rootPid: number): { self: number; descendants: number } | undefined {
+interface ProcessEntry {
+  parent: number;
+  ownMs: number;
+  reapedMs: number;
+}
+
+/** Every process's parent and CPU time, in one reading of /proc (Linux; undefined elsewhere). Trees taken
+ * from one reading add up exactly. */
+export function processTable(): Map<number, ProcessEntry> | undefined {
   let entries: string[];
   try {
     entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
@@ -91,29 +94,47 @@ export function processTreeCpuMs(rootPid: number): { self: number; descendants: 
     return undefined;
   }
   clockTicks ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-  const processes = new Map<number, { parent: number; ms: number }>();
+  const ms = (ticks: number) => (ticks * 1000) / (clockTicks ?? 100);
+  const processes = new Map<number, ProcessEntry>();
   for (const pid of entries) {
     try {
-      // After the command name (which may hold spaces): state, ppid, ... utime is field 14, stime 15.
+      // After the command name (which may hold spaces): state, ppid, ... utime is field 14, stime 15,
+      // cutime 16, cstime 17.
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const ticks = Number(fields[11]) + Number(fields[12]);
-      processes.set(Number(pid), { parent: Number(fields[1]), ms: (ticks * 1000) / clockTicks });
+      processes.set(Number(pid), {
+        parent: Number(fields[1]),
+        ownMs: ms(Number(fields[11]) + Number(fields[12])),
+        reapedMs: ms(Number(fields[13]) + Number(fields[14])),
+      });
     } catch {
       // The process ended meanwhile.
     }
   }
+  return processes;
+}
+
+/**
+ * CPU time (user + system, ms) used so far by a process and, separately, by all its descendants, ended ones
+ * included (a reaped child's time is its parent's `cutime`/`cstime`: without it, a function instance that
+ * ended between two readings took its CPU with it). Robust where wall-clock times are not: other load on
+ * the machine stretches latencies far more than it changes the CPU time a piece of work needs.
+ */
+export function treeCpuMs(
+  processes: Map<number, ProcessEntry>,
+  rootPid: number,
+): { self: number; descendants: number } | undefined {
   const root = processes.get(rootPid);
   if (!root) return undefined;
-  let descendants = 0;
-  for (const [pid, { ms }] of processes) {
+  let descendants = root.reapedMs;
+  for (const [pid, { ownMs, reapedMs }] of processes) {
     for (let up = processes.get(pid)?.parent, hops = 0; up !== undefined && hops < 64; hops++) {
       if (up === rootPid) {
-        descendants += ms;
+        descendants += ownMs + reapedMs;
         break;
       }
       up = processes.get(up)?.parent;
     }
   }
-  return { self: root.ms, descendants };
+  return { self: root.ownMs, descendants };
 }

@@ -3,7 +3,7 @@
 // same run: with the template's fan-out concurrency, and posting to one recipient at a time.
 import { randomUUID } from 'node:crypto';
 import type WebSocket from 'ws';
-import { percentile, processTreeCpuMs, round, withTimeout } from './common';
+import { percentile, processTable, round, treeCpuMs, withTimeout } from './common';
 import type { Progress } from './progress';
 import type { ServerSpec } from './server-process';
 import { StackWithClients } from './stack-room';
@@ -51,10 +51,14 @@ interface Latencies {
   cpu?: CpuPerRecipient;
 }
 
-/** CPU used so far by the stack's processes, this process and its other children (DynamoDB Local). */
+/**
+ * CPU used so far by the stack's processes, this process and its other children (DynamoDB Local), from one
+ * reading of /proc: the breakdown is by difference, which two readings a tick apart could make negative.
+ */
 function cpuSnapshot(stackPid: number) {
-  const stack = processTreeCpuMs(stackPid);
-  const bench = processTreeCpuMs(process.pid);
+  const table = processTable();
+  const stack = table && treeCpuMs(table, stackPid);
+  const bench = table && treeCpuMs(table, process.pid);
   const { user, system } = process.cpuUsage();
   return stack && bench && { stack, bench, clientsMs: (user + system) / 1000 };
 }
