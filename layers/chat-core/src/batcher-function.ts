@@ -1,9 +1,8 @@
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { deliverWindow } from './batcher';
-import { ConnectionsApi } from './connections-api';
 import { logger } from './logger';
-import { fanoutDeps, invocationDeadline } from './route';
+import { fanoutDeps } from './route';
 
 /** What a send hands over; anything else is refused before anything is read or posted. */
 const batchEvent = z.object({
@@ -26,7 +25,5 @@ export async function batcherHandler(rawEvent: unknown, lambdaContext?: Context)
   }
   if (lambdaContext) logger.addContext(lambdaContext);
   const { endpoint, ...window } = parsed.data;
-  const deadline = invocationDeadline(lambdaContext);
-  const connections = new ConnectionsApi(endpoint, deadline === undefined ? {} : { deadline });
-  await deliverWindow(fanoutDeps(connections), window);
+  await deliverWindow(fanoutDeps(endpoint, lambdaContext), window);
 }

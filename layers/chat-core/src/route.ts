@@ -42,12 +42,16 @@ export function chatStore(): ChatStore {
   return store;
 }
 
-/** What a fan-out needs, from the environment: big rooms are sharded when a fan-out function is configured. */
-export function fanoutDeps(connections: ConnectionsApi): FanoutDeps {
+/**
+ * What a fan-out needs, from the environment: `@connections` calls to `endpoint` that stop retrying shortly
+ * before this invocation times out; big rooms are sharded when a fan-out function is configured.
+ */
+export function fanoutDeps(endpoint: string, lambdaContext: Context | undefined): FanoutDeps {
   const functionName = fanoutFunctionName();
+  const deadline = invocationDeadline(lambdaContext);
   return {
     store: chatStore(),
-    connections,
+    connections: new ConnectionsApi(endpoint, deadline === undefined ? {} : { deadline }),
     concurrency: fanoutConcurrency(),
     ...(functionName
       ? { shards: { size: fanoutShardSize(), invoke: (event) => invokeAsync(functionName, event) } }
@@ -80,7 +84,7 @@ type Handler = (event: unknown, context?: Context) => Promise<WebSocketResult>;
 const DEADLINE_MARGIN_MS = 1000;
 
 /** When to stop retrying: shortly before the invocation times out. */
-export function invocationDeadline(lambdaContext: Context | undefined): number | undefined {
+function invocationDeadline(lambdaContext: Context | undefined): number | undefined {
   return lambdaContext
     ? Date.now() + lambdaContext.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
     : undefined;
@@ -88,12 +92,8 @@ export function invocationDeadline(lambdaContext: Context | undefined): number |
 
 function routeContext(event: WebSocketEvent, lambdaContext: Context | undefined): RouteContext {
   const connectionId = event.requestContext.connectionId;
-  const deadline = invocationDeadline(lambdaContext);
-  const connections = new ConnectionsApi(
-    connectionsEndpoint(event),
-    deadline === undefined ? {} : { deadline },
-  );
-  const deps = fanoutDeps(connections);
+  const deps = fanoutDeps(connectionsEndpoint(event), lambdaContext);
+  const { connections } = deps;
   return {
     event,
     connectionId,

@@ -1,9 +1,8 @@
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { ConnectionsApi } from './connections-api';
 import { fanOutShard, type ShardEvent } from './fanout';
 import { logger } from './logger';
-import { fanoutDeps, invocationDeadline } from './route';
+import { fanoutDeps } from './route';
 
 /** What a send hands over (fanout.ts ShardEvent); anything else is refused before a POST is made. */
 const shardEvent = z.object({
@@ -26,7 +25,5 @@ export async function fanoutShardHandler(rawEvent: unknown, lambdaContext?: Cont
   }
   if (lambdaContext) logger.addContext(lambdaContext);
   const event = parsed.data as ShardEvent;
-  const deadline = invocationDeadline(lambdaContext);
-  const connections = new ConnectionsApi(event.endpoint, deadline === undefined ? {} : { deadline });
-  await fanOutShard(fanoutDeps(connections), event);
+  await fanOutShard(fanoutDeps(event.endpoint, lambdaContext), event);
 }
