@@ -137,16 +137,18 @@ async function measureStack(
       const timeoutMs = options.timeoutMs ?? 30_000;
       const warmup = options.warmup(members);
       progress?.stage(`${mode}: ${members} members, sends`, warmup + options.sends(members));
-      for (let i = 0; i < warmup; i++) {
-        await timedSend(stack.sockets, members, room, timeoutMs);
+      // Each send meets an idle stack: when the sender's echo arrives, its invocation still waits for
+      // that POST's answer, and a send then would start a second, cold instance of the function.
+      const send = async () => {
+        const ms = await timedSend(stack.sockets, members, room, timeoutMs);
+        await stack.server.settled();
         progress?.tick();
-      }
+        return ms;
+      };
+      for (let i = 0; i < warmup; i++) await send();
       const latencies: number[] = [];
       const cpuBefore = cpuSnapshot(stack.server.pid);
-      for (let i = 0; i < options.sends(members); i++) {
-        latencies.push(await timedSend(stack.sockets, members, room, timeoutMs));
-        progress?.tick();
-      }
+      for (let i = 0; i < options.sends(members); i++) latencies.push(await send());
       const cpuAfter = cpuSnapshot(stack.server.pid);
       latencies.sort((a, b) => a - b);
       figures[members] = {

@@ -2,7 +2,7 @@
 // event loop nor count in its memory: either the real local stack (startLocalStack: gateway, built
 // functions, a table in DynamoDB Local) or the floor for delivery throughput, a minimal `http` + `ws`
 // server doing the `@connections` job (a signed POST in, its checks, a frame out).
-// The parent talks to it over IPC: `rss` (after a GC), `cpu`, `stop`.
+// The parent talks to it over IPC: `rss` (after a GC), `cpu`, `settle`, `stop`.
 import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -24,7 +24,7 @@ export type ServerSpec =
     }
   | { kind: 'floor' };
 
-type Command = { type: 'rss' | 'cpu' | 'stop' };
+type Command = { type: 'rss' | 'cpu' | 'settle' | 'stop' };
 type Request = Command & { id: number };
 
 interface Ready {
@@ -104,6 +104,11 @@ export class ServerProcess {
     return this.request({ type: 'cpu' });
   }
 
+  /** Resolves once none of the stack's functions has an invocation under way (the floor has none). */
+  settled(): Promise<void> {
+    return this.request({ type: 'settle' });
+  }
+
   /** Stops the server (the stack closes its connections without running $disconnect) and the process. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -118,6 +123,7 @@ export class ServerProcess {
 async function serve(spec: ServerSpec): Promise<void> {
   const reply = (id: number, value: unknown) => process.send?.({ id, value });
   let stop: () => Promise<void>;
+  let settle = async () => {};
   let ready: Ready;
   if (spec.kind === 'stack') {
     const stack = await startLocalStack({
@@ -132,6 +138,9 @@ async function serve(spec: ServerSpec): Promise<void> {
       functionLog: () => {},
     });
     stop = () => stack.stop();
+    settle = async () => {
+      await Promise.all(Object.values(stack.functions).map((fn) => fn.settled()));
+    };
     ready = { type: 'ready', port: stack.port, path: `/${stack.app.webSocketApis[0]!.stageName}` };
   } else {
     ({ stop, ready } = await serveFloor());
@@ -150,6 +159,10 @@ async function serve(spec: ServerSpec): Promise<void> {
           reply(request.id, (user + system) / 1000);
           return;
         }
+        case 'settle':
+          await settle();
+          reply(request.id, undefined);
+          return;
         case 'stop':
           await stop();
           reply(request.id, undefined);
@@ -176,7 +189,7 @@ async function serveFloor(): Promise<{ stop: () => Promise<void>; ready: Ready }
     const body = await readBody(req, POST_MAX_BYTES);
     if (req.method !== 'POST' || !target?.connectionId || !body)
       return sendApiError(res, 400, 'BadRequestException', 'Not a PostToConnection');
-    const refusal = await refuseUnsigned(req, body);
+    const refusal = refuseUnsigned(req, body);
     if (refusal) return sendApiError(res, refusal.status, refusal.errorType, refusal.message);
     const ws = sockets.get(target.connectionId);
     if (!ws) return sendApiError(res, 410, 'GoneException', 'Gone');

@@ -492,7 +492,7 @@ export class WebSocketGateway {
     }
     // An oversized body is not kept, so its signature cannot be checked: it is refused first.
     if (!body) return apiError(413, 'PayloadTooLargeException', 'Request entity too large');
-    const refusal = await refuseUnsigned(req, body);
+    const refusal = refuseUnsigned(req, body);
     if (refusal) {
       this.log(`@connections ${req.method} refused: ${refusal.errorType}`);
       return apiError(refusal.status, refusal.errorType, refusal.message);

@@ -339,8 +339,13 @@ export class LocalFunction {
    * a reload swaps in new code without cutting off, say, a `$disconnect` halfway through its cleanup.
    */
   async drain(): Promise<void> {
-    while (this.running.size > 0) await Promise.allSettled([...this.running]);
+    await this.settled();
     await this.stop();
+  }
+
+  /** Resolves once no invocation is under way (those started meanwhile included). */
+  async settled(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   /** Ends every instance (warm ones included). */
