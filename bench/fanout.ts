@@ -48,6 +48,8 @@ interface Latencies {
   p50: number;
   p99: number;
   sends: number;
+  /** Median of the function's own posting time (first POST to last answer), from its log. */
+  postingP50?: number;
   cpu?: CpuPerRecipient;
 }
 
@@ -147,14 +149,20 @@ async function measureStack(
       };
       for (let i = 0; i < warmup; i++) await send();
       const latencies: number[] = [];
+      await stack.server.fanouts();
       const cpuBefore = cpuSnapshot(stack.server.pid);
       for (let i = 0; i < options.sends(members); i++) latencies.push(await send());
       const cpuAfter = cpuSnapshot(stack.server.pid);
+      const postings = (await stack.server.fanouts())
+        .filter((fanout) => fanout.members === members)
+        .map((fanout) => fanout.postingMs)
+        .sort((a, b) => a - b);
       latencies.sort((a, b) => a - b);
       figures[members] = {
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         sends: latencies.length,
+        ...(postings.length > 0 ? { postingP50: percentile(postings, 50) } : {}),
         ...(cpuBefore && cpuAfter
           ? { cpu: cpuPerRecipient(cpuBefore, cpuAfter, latencies.length * members) }
           : {}),
@@ -213,6 +221,12 @@ export interface LatencyBoundFanout {
   speedupVsSequential: number;
   /** members x latency / shipped concurrency: the best a fan-out could do. */
   idealMs: number;
+  /**
+   * The send function's own fan-out, from its first `@connections` POST to the last answer (its log's
+   * `postingMs`): p50 with the shipped concurrency, and one at a time (scaled as `sequentialMs`).
+   */
+  functionPostingP50Ms?: number;
+  functionPostingSequentialMs?: number;
   /** Where the CPU of the shipped concurrency's fan-outs went, per recipient. */
   cpuUsPerRecipient?: CpuPerRecipient;
 }
@@ -261,6 +275,12 @@ export async function measureLatencyBound(
       sequentialSample: sample,
       speedupVsSequential: round((sequential.p50 * options.members) / sample / concurrent.p50),
       idealMs: round(Math.ceil(options.members / shippedConcurrency) * latencyMs),
+      ...(concurrent.postingP50 !== undefined && sequential.postingP50 !== undefined
+        ? {
+            functionPostingP50Ms: round(concurrent.postingP50),
+            functionPostingSequentialMs: round((sequential.postingP50 * options.members) / sample),
+          }
+        : {}),
       ...(concurrent.cpu ? { cpuUsPerRecipient: concurrent.cpu } : {}),
     };
   }

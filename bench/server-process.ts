@@ -2,7 +2,7 @@
 // event loop nor count in its memory: either the real local stack (startLocalStack: gateway, built
 // functions, a table in DynamoDB Local) or the floor for delivery throughput, a minimal `http` + `ws`
 // server doing the `@connections` job (a signed POST in, its checks, a frame out).
-// The parent talks to it over IPC: `rss` (after a GC), `cpu`, `settle`, `stop`.
+// The parent talks to it over IPC: `rss` (after a GC), `cpu`, `settle`, `fanouts`, `stop`.
 import { type ChildProcess, fork } from 'node:child_process';
 import http from 'node:http';
 import { type WebSocket, WebSocketServer } from 'ws';
@@ -24,7 +24,7 @@ export type ServerSpec =
     }
   | { kind: 'floor' };
 
-type Command = { type: 'rss' | 'cpu' | 'settle' | 'stop' };
+type Command = { type: 'rss' | 'cpu' | 'settle' | 'fanouts' | 'stop' };
 type Request = Command & { id: number };
 
 interface Ready {
@@ -32,6 +32,13 @@ interface Ready {
   port: number;
   /** Path of the WebSocket endpoint (`/dev` for the stack's stage). */
   path: string;
+}
+
+/** A fan-out as the function that made it logged it (layers/chat-core fanout.ts, `fan-out done`). */
+export interface LoggedFanout {
+  members: number;
+  /** From its first `@connections` POST to the last answer. */
+  postingMs: number;
 }
 
 export interface Memory {
@@ -109,6 +116,11 @@ export class ServerProcess {
     return this.request({ type: 'settle' });
   }
 
+  /** The fan-outs the stack's functions logged since the last call. */
+  fanouts(): Promise<LoggedFanout[]> {
+    return this.request({ type: 'fanouts' });
+  }
+
   /** Stops the server (the stack closes its connections without running $disconnect) and the process. */
   async stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
@@ -124,6 +136,7 @@ async function serve(spec: ServerSpec): Promise<void> {
   const reply = (id: number, value: unknown) => process.send?.({ id, value });
   let stop: () => Promise<void>;
   let settle = async () => {};
+  const fanouts: LoggedFanout[] = [];
   let ready: Ready;
   if (spec.kind === 'stack') {
     const stack = await startLocalStack({
@@ -135,7 +148,10 @@ async function serve(spec: ServerSpec): Promise<void> {
       ...(spec.environment ? { environment: spec.environment } : {}),
       ...spec.connections,
       log: () => {},
-      functionLog: () => {},
+      functionLog: (_name, line) => {
+        const fanout = loggedFanout(line);
+        if (fanout) fanouts.push(fanout);
+      },
     });
     stop = () => stack.stop();
     settle = async () => {
@@ -163,6 +179,9 @@ async function serve(spec: ServerSpec): Promise<void> {
           await settle();
           reply(request.id, undefined);
           return;
+        case 'fanouts':
+          reply(request.id, fanouts.splice(0));
+          return;
         case 'stop':
           await stop();
           reply(request.id, undefined);
@@ -176,6 +195,17 @@ async function serve(spec: ServerSpec): Promise<void> {
   // A parent that goes away takes its server with it.
   process.on('disconnect', () => void stop().finally(() => process.exit(0)));
   process.send?.(ready);
+}
+
+/** A function's `fan-out done` log line, or undefined for any other line. */
+function loggedFanout(line: string): LoggedFanout | undefined {
+  if (!line.includes('"fan-out done"')) return undefined;
+  try {
+    const { members, postingMs } = JSON.parse(line) as Partial<LoggedFanout>;
+    return typeof members === 'number' && typeof postingMs === 'number' ? { members, postingMs } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -104,6 +104,12 @@ test('latency-bound fan-out: concurrent and sequential with each answer delayed'
     expect(room.sequentialMs).toBeGreaterThanOrEqual(
       ((members * (sample - 1)) / sample) * Number.parseInt(latency, 10),
     );
+    // The function's own posting, from its log: one at a time, each of its POSTs (the echo too) waits
+    // the latency (less a millisecond: a timer may fire that early by the clock the function reads).
+    expect(room.functionPostingP50Ms).toBeGreaterThan(0);
+    expect(room.functionPostingSequentialMs).toBeGreaterThanOrEqual(
+      members * (Number.parseInt(latency, 10) - 1),
+    );
   }
 });
 

@@ -90,6 +90,7 @@ export async function fanOut(
   });
   // Serialised (and hashed for signing) once, not once per recipient.
   const payload = framePayload(frame);
+  const postingStarted = performance.now();
   await postToAll(deps, room, own, payload, result);
   await forEachConcurrently([...echoes], deps.concurrency, ([connectionId, echo]) =>
     postToAll(deps, room, [connectionId], framePayload(echo), result),
@@ -102,7 +103,14 @@ export async function fanOut(
       options.requesterFrame ? framePayload(options.requesterFrame) : payload,
       result,
     );
-  logger.info('fan-out done', { room, frameType: frame.type, members: members.length, ...summary(result) });
+  logger.info('fan-out done', {
+    room,
+    frameType: frame.type,
+    members: members.length,
+    ...summary(result),
+    // From the first POST to the last answer: with the network's round trip, what bounds a big room.
+    postingMs: Math.round(performance.now() - postingStarted),
+  });
   await forEachConcurrently(result.gone, deps.concurrency, (id) => removeGoneMember(deps, id));
   return result;
 }
@@ -110,12 +118,14 @@ export async function fanOut(
 /** The fan-out function's work: one shard of a room's members, gone ones removed and announced. */
 export async function fanOutShard(deps: FanoutDeps, event: ShardEvent): Promise<FanoutResult> {
   const result: FanoutResult = { delivered: 0, gone: [], failed: [], handedOff: 0 };
+  const postingStarted = performance.now();
   await postToAll(deps, event.room, event.members, framePayload(event.frame), result);
   logger.info('shard fan-out done', {
     room: event.room,
     frameType: event.frame.type,
     members: event.members.length,
     ...summary(result),
+    postingMs: Math.round(performance.now() - postingStarted),
   });
   await forEachConcurrently(result.gone, deps.concurrency, (id) => removeGoneMember(deps, id));
   return result;
