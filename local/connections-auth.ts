@@ -25,12 +25,15 @@ export class NodeSha256 {
   }
 }
 
+/** Read once: checked on every `@connections` request. */
+const LOCAL_CREDENTIALS = {
+  accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID,
+  secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY,
+};
+
 /** The signer the AWS SDK would use with the local credentials (for callers that do not use the SDK). */
 const sdkSigner = new SignatureV4({
-  credentials: {
-    accessKeyId: LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID,
-    secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY,
-  },
+  credentials: LOCAL_CREDENTIALS,
   region: LOCAL_AWS_ENV.AWS_REGION,
   service: 'execute-api',
   sha256: NodeSha256,
@@ -70,7 +73,7 @@ export function refuseUnsigned(req: IncomingMessage, body: Buffer): Refusal | un
   const match = AUTHORIZATION.exec(req.headers.authorization ?? '');
   if (!match) return { status: 403, errorType: 'ForbiddenException', message: 'Forbidden' };
   const [, accessKeyId, , region, service, signedHeaderList, signature] = match as unknown as string[];
-  if (accessKeyId !== LOCAL_AWS_ENV.AWS_ACCESS_KEY_ID)
+  if (accessKeyId !== LOCAL_CREDENTIALS.accessKeyId)
     return {
       status: 403,
       errorType: 'UnrecognizedClientException',
@@ -110,7 +113,7 @@ export function refuseUnsigned(req: IncomingMessage, body: Buffer): Refusal | un
       body,
       doNotModifyHeaders: true,
     },
-    { accessKeyId: accessKeyId!, secretAccessKey: LOCAL_AWS_ENV.AWS_SECRET_ACCESS_KEY },
+    LOCAL_CREDENTIALS,
   );
   expected.datetime = amzDateText!;
   const expectedSignature = expected.signature();
