@@ -263,9 +263,10 @@ export function formatResults(r: BenchResults): string {
     out.push(
       '',
       'Latency-bound fan-out: each @connections answer delayed (--connections-latency); ms until the last member has it;',
-      'one at a time: measured on a room of at most 100 and scaled to the members',
+      "one at a time: measured on a room of at most 100 and scaled to the members; function: the send function's own",
+      'posting, first POST to last answer (its log), shipped concurrency and one at a time',
       table([
-        ['latency', 'members', 'p50', 'p99', 'one at a time', 'speedup', 'ideal'],
+        ['latency', 'members', 'p50', 'p99', 'one at a time', 'speedup', 'ideal', 'function', 'one at a time'],
         ...Object.entries(r.latencyBound).map(([latency, f]) => [
           latency,
           f.members,
@@ -274,6 +275,8 @@ export function formatResults(r: BenchResults): string {
           f.sequentialMs,
           f.speedupVsSequential,
           f.idealMs,
+          f.functionPostingP50Ms ?? '-',
+          f.functionPostingSequentialMs ?? '-',
         ]),
       ]),
       ...Object.entries(r.latencyBound).flatMap(([latency, f]) => {
