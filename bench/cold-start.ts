@@ -3,9 +3,10 @@
 // and the AWS SDK, resolved through NODE_PATH as the Lambda runtime does), beside an empty process.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, statSync, symlinkSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
+import { SHARED_BUILD_CACHE } from '../local/cached-build';
 import { loadLocalApp } from '../local/local-app';
 import { median, round, TEMPLATE_PATH } from './common';
 import type { Progress } from './progress';
@@ -72,16 +73,25 @@ export async function measureColdStart(
   options: ColdStartOptions,
   progress?: Progress,
 ): Promise<ColdStartFigures> {
-  // Built outside the repository, so nothing resolves from its node_modules by accident.
-  const buildDir = await mkdtemp(join(tmpdir(), 'chat-bench-cold-'));
+  const workDir = await mkdtemp(join(tmpdir(), 'chat-bench-cold-'));
   try {
-    const app = await loadLocalApp({ templatePath: TEMPLATE_PATH, buildDir });
+    // The build the stacks run (rebuilt only when a source changed), copied outside the repository so
+    // that nothing resolves from its node_modules by accident.
+    const app = await loadLocalApp({ templatePath: TEMPLATE_PATH, buildDir: SHARED_BUILD_CACHE });
+    const firstCodeDir = Object.values(app.functions)[0]!.codeDir;
+    const sharedBuild = join(SHARED_BUILD_CACHE, relative(SHARED_BUILD_CACHE, firstCodeDir).split(sep)[0]!);
+    const buildDir = join(workDir, 'build');
+    await cp(sharedBuild, buildDir, { recursive: true });
+    const copied = (path: string) => join(buildDir, relative(sharedBuild, path));
     // The Lambda Node.js runtime ships AWS SDK v3: this project's copy, in a folder of its own.
-    const sdkDir = join(buildDir, 'runtime-sdk', 'node_modules');
+    const sdkDir = join(workDir, 'runtime-sdk', 'node_modules');
     mkdirSync(sdkDir, { recursive: true });
     symlinkSync(resolve(__dirname, '..', 'node_modules', '@aws-sdk'), join(sdkDir, '@aws-sdk'), 'dir');
 
-    const functions = Object.entries(app.functions);
+    const functions = Object.entries(app.functions).map(
+      ([id, spec]) =>
+        [id, { ...spec, codeDir: copied(spec.codeDir), layerDirs: spec.layerDirs.map(copied) }] as const,
+    );
     const layerDirs = [...new Set(functions.flatMap(([, spec]) => spec.layerDirs))];
     if (layerDirs.length !== 1) throw new Error(`expected one layer, found ${layerDirs.length}`);
     const layerBundle = join(layerDirs[0]!, 'nodejs', 'node_modules', 'chat-core', 'index.js');
@@ -113,7 +123,7 @@ export async function measureColdStart(
         const env = environmentOf(spec.layerDirs, spec.environment);
         samples[id]!.push(timedRequire([file], env, spec.codeDir, spec.sourceMaps));
       }
-      samples.sdk!.push(timedRequire(SDK_MODULES, environmentOf([], {}), buildDir, false));
+      samples.sdk!.push(timedRequire(SDK_MODULES, environmentOf([], {}), workDir, false));
       samples.node!.push(emptyProcessMs());
     }
     const size = (file: string) => statSync(file).size;
@@ -127,6 +137,6 @@ export async function measureColdStart(
       nodeBaselineMs: round(median(samples.node!), 1),
     };
   } finally {
-    await rm(buildDir, { recursive: true, force: true });
+    await rm(workDir, { recursive: true, force: true });
   }
 }

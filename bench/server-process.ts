@@ -21,8 +21,21 @@ export type ServerSpec =
       environment?: Record<string, string>;
       /** What stands in for the network and API Gateway's throttle on `@connections` calls. */
       connections?: Pick<LocalStackOptions, 'connectionsLatency' | 'connectionsRate'>;
+      /** Default: stackInstanceLimit's, else the local runtime's. */
+      maxInstancesPerFunction?: number;
     }
   | { kind: 'floor' };
+
+let instanceLimit: number | undefined;
+
+/**
+ * Instances per function in the stacks started from now on (undefined: the local runtime's 8, scaling out
+ * as Lambda does). Each is a Node process whose cold start costs CPU: a burst of handshakes opened eight
+ * per function, 5 s of CPU per stack, while tiny sizes (--quick) measure the same with two.
+ */
+export function setStackInstanceLimit(limit: number | undefined): void {
+  instanceLimit = limit;
+}
 
 type Command = { type: 'rss' | 'cpu' | 'settle' | 'fanouts' | 'stop' };
 type Request = Command & { id: number };
@@ -64,6 +77,8 @@ export class ServerProcess {
   }
 
   static async start(spec: ServerSpec, timeoutMs = 120_000): Promise<ServerProcess> {
+    if (spec.kind === 'stack' && spec.maxInstancesPerFunction === undefined && instanceLimit !== undefined)
+      spec = { ...spec, maxInstancesPerFunction: instanceLimit };
     const child = fork(__filename, [JSON.stringify(spec)], {
       execArgv: ['--import', 'tsx', '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -147,6 +162,7 @@ async function serve(spec: ServerSpec): Promise<void> {
       tableNames: { ChatTable: spec.tableName },
       ...(spec.environment ? { environment: spec.environment } : {}),
       ...spec.connections,
+      ...(spec.maxInstancesPerFunction ? { maxInstancesPerFunction: spec.maxInstancesPerFunction } : {}),
       log: () => {},
       functionLog: (_name, line) => {
         const fanout = loggedFanout(line);

@@ -15,6 +15,7 @@ import { loadLocalApp } from '../../local/local-app';
 import { banner } from '../../local/start';
 import { connectionsFetch } from '../support/connections-fetch';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { eventually, TestClient } from '../support/ws-client';
 
 let stack: TestStack;
@@ -23,7 +24,7 @@ let db: DynamoDBClient;
 beforeAll(async () => {
   stack = await startTestStack({ fixture: 'other-apps' });
   db = localDynamoDbClient(stack.dynamoDb.endpoint);
-}, 60_000);
+});
 afterAll(async () => {
   db?.destroy();
   await stack?.stop();
@@ -304,7 +305,7 @@ describe('stage throttles per route', () => {
     const answered = () =>
       client.frames.filter((f) => f.route === 'throttled' || f.message === 'Too Many Requests');
     for (let i = 0; i < 5; i++) client.send({ action: 'throttled' });
-    await eventually(() => expect(answered()).toHaveLength(5), 20_000);
+    await eventually(() => expect(answered()).toHaveLength(5), WAIT_MS);
     expect(answered().filter((f) => f.route === 'throttled')).toHaveLength(2);
     const refused = answered().filter((f) => f.message === 'Too Many Requests');
     expect(refused).toHaveLength(3);
@@ -425,7 +426,7 @@ describe('@connections as AWS answers it', () => {
     const received = reader.raw.filter((text) => text.endsWith('x'.repeat(100)));
     expect(received).toEqual(Array.from({ length: delivered }, (_, i) => body(i)));
     await reader.close();
-  }, 120_000);
+  });
 });
 
 describe('the banner fits the template', () => {

@@ -14,10 +14,11 @@ import {
 } from '../support/chat-page';
 import { connectionsFetch } from '../support/connections-fetch';
 import { startTestStack, type TestStack } from '../support/test-stack';
+import { WAIT_MS } from '../support/timeouts';
 import { eventually, type Frame, TestClient } from '../support/ws-client';
 
 /** Generous: on a machine whose cores are busy a wait includes queueing and the page's reconnect backoff. */
-const WAIT_MS = 60_000;
+const PAGE_WAIT_MS = 2 * WAIT_MS;
 
 describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what was typed', () => {
   let stack: TestStack;
@@ -59,7 +60,7 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
     contexts.push(context);
     await prepare?.(context);
     const page = await context.newPage();
-    page.setDefaultTimeout(WAIT_MS);
+    page.setDefaultTimeout(PAGE_WAIT_MS);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(stack.pageUrl);
     return page;
@@ -90,7 +91,7 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
   /** Waits until nothing is left to send. */
   const outboxEmpty = (page: Page) =>
     page.waitForFunction(() => document.querySelectorAll('#outbox li').length === 0, undefined, {
-      timeout: WAIT_MS,
+      timeout: PAGE_WAIT_MS,
     });
   /** The ids of the messages shown, in the order shown. */
   const shownIds = (page: Page, room: string) =>
@@ -139,7 +140,7 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
     for (let batch = 0; batch < MISSED_BATCHES; batch++) {
       const echoes = Array.from({ length: 20 }, async (_, i) => {
         const clientMsgId = `missed-${batch}-${i}`.padEnd(16, '-');
-        const echo = sender.next((f) => f.clientMsgId === clientMsgId, WAIT_MS);
+        const echo = sender.next((f) => f.clientMsgId === clientMsgId, PAGE_WAIT_MS);
         sender.send({ action: 'send', room, msg: `missed ${batch * 20 + i}`, clientMsgId });
         return String((await echo).id);
       });
@@ -150,7 +151,7 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
     await page.waitForFunction(
       ([room, count]) => document.querySelectorAll(`ol.log[data-room="${room}"] li[data-id]`).length >= count,
       [room, missed.length + 1] as const,
-      { timeout: WAIT_MS },
+      { timeout: PAGE_WAIT_MS },
     );
     await caughtUp(page);
     const shown = await shownIds(page, room);
@@ -192,7 +193,7 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
     droppedSends.length = 0;
     await send(page, 'survives a reload');
     await page.locator('#outbox li[data-state="pending"]').waitFor();
-    await eventually(() => expect(droppedSends.length).toBeGreaterThan(0), WAIT_MS);
+    await eventually(() => expect(droppedSends.length).toBeGreaterThan(0), PAGE_WAIT_MS);
 
     await page.reload();
     // Restored from localStorage: the name, the room, the pending message; then resent.
@@ -205,14 +206,14 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
       'true',
     );
     const dropsBefore = droppedSends.length;
-    await eventually(() => expect(droppedSends.length).toBeGreaterThan(dropsBefore), WAIT_MS);
+    await eventually(() => expect(droppedSends.length).toBeGreaterThan(dropsBefore), PAGE_WAIT_MS);
     dropSends = false;
 
     await outboxEmpty(page);
     await messages(page, room, 'survives a reload', 'Rae').waitFor();
     const resent = droppedSends.map((body) => JSON.parse(body) as { clientMsgId: string });
     expect(new Set(resent.map((body) => body.clientMsgId)).size).toBe(1);
-    await eventually(() => expect(messagesTo(listener, 'survives a reload')).toHaveLength(1), WAIT_MS);
+    await eventually(() => expect(messagesTo(listener, 'survives a reload')).toHaveLength(1), PAGE_WAIT_MS);
     expect(messagesTo(listener, 'survives a reload')[0]).not.toHaveProperty('clientMsgId');
     expect(await storedCopies(room, 'survives a reload')).toBe(1);
   });
@@ -225,7 +226,7 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
     await send(page, 'hi as Nia');
     await outboxEmpty(page);
 
-    const joinedAgain = listener.next((f) => f.type === 'joined' && f.name === 'Nova', WAIT_MS);
+    const joinedAgain = listener.next((f) => f.type === 'joined' && f.name === 'Nova', PAGE_WAIT_MS);
     await page.getByRole('button', { name: 'Change name' }).click();
     await page.getByLabel('Name', { exact: true }).fill('Nova');
     await page.getByRole('button', { name: 'Save name' }).click();
@@ -239,7 +240,7 @@ describeInChromium('tests/e2e/page-outbox.test.ts')('the chat page keeps what wa
         expect(messagesTo(listener, 'hi as Nova').map((f) => (f.from as { name: string }).name)).toEqual([
           'Nova',
         ]),
-      WAIT_MS,
+      PAGE_WAIT_MS,
     );
     expect(messagesTo(listener, 'hi as Nia').map((f) => (f.from as { name: string }).name)).toEqual(['Nia']);
     // Both are shown once, the earlier one still as the page's own.

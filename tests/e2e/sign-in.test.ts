@@ -23,7 +23,7 @@ beforeAll(async () => {
     startTestStack({ auth: { tokenSource: 'header' } }),
   ]);
   db = localDynamoDbClient(query.dynamoDb.endpoint);
-}, 90_000);
+});
 afterAll(async () => {
   db.destroy();
   await Promise.all([query?.stop(), header?.stop()]);

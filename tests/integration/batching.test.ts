@@ -35,7 +35,7 @@ beforeAll(async () => {
     now: () => clock,
   });
   deps = { store, connections: new ConnectionsApi(`${harness.recorderUrl}/dev`), concurrency: 16 };
-}, 60_000);
+});
 afterAll(() => harness.stop());
 beforeEach(() => recorder.clear());
 

@@ -11,7 +11,7 @@ const proxy = new DynamoDbFaultProxy(process.env.AWS_ENDPOINT_URL_DYNAMODB!);
 const harness = new HandlerHarness();
 beforeAll(async () => {
   await harness.start({ AWS_ENDPOINT_URL_DYNAMODB: await proxy.start() });
-}, 60_000);
+});
 afterAll(async () => {
   await harness.stop();
   await proxy.stop();

@@ -5,16 +5,17 @@
 const { relative } = require('node:path');
 const Sequencer = require('@jest/test-sequencer').default;
 
-/** The longest files, longest first (measured with `npx jest --json`, on a loaded machine). */
+/** The longest files, longest first (a fresh clone's `npm test`, 2026-11-28, load average 4-7). */
 const LONGEST = [
   'tests/e2e/bench.test.ts',
-  'tests/e2e/fanout-scale.test.ts',
   'tests/e2e/page-outbox.test.ts',
+  'tests/e2e/fanout-scale.test.ts',
+  'tests/e2e/browser.test.ts',
+  'tests/e2e/chat-protocol.test.ts',
+  'tests/integration/handlers.test.ts',
+  'tests/e2e/sign-in.test.ts',
   'tests/e2e/load.test.ts',
   'tests/e2e/security.test.ts',
-  'tests/e2e/chat-protocol.test.ts',
-  'tests/e2e/browser.test.ts',
-  'tests/e2e/other-templates.test.ts',
 ];
 
 class LongestFirstSequencer extends Sequencer {

@@ -68,12 +68,15 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       log: (line) => gatewayLog.push(line),
       functionLog: (_, line) => functionLog.push(line),
       // The chat app's functions and the gateway's wait for them get more time on a loaded machine;
-      // a fixture keeps its Timeouts, which its tests check.
+      // a fixture keeps its Timeouts and the runtime's scaling, which its tests check.
       ...(fixture
         ? {}
         : {
             functionTimeoutScale: FUNCTION_TIMEOUT_SCALE,
             integrationTimeoutMs: 29_000 * FUNCTION_TIMEOUT_SCALE,
+            // Each instance is a Node process whose cold start costs a few hundred ms of CPU: a burst of
+            // handshakes started eight of a function (the runtime's default), adding start-ups, not speed.
+            maxInstancesPerFunction: 2,
           }),
       ...stackOptions,
       dropInvocation: (routeKey, event) => {
