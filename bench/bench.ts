@@ -273,7 +273,17 @@ export function formatResults(r: BenchResults): string {
       "one at a time: measured on a room of at most 100 and scaled to the members; function: the send function's own",
       'posting, first POST to last answer (its log), shipped concurrency and one at a time',
       table([
-        ['latency', 'members', 'p50', 'p99', 'one at a time', 'speedup', 'ideal', 'function', 'one at a time'],
+        [
+          'latency',
+          'members',
+          'p50',
+          'p99',
+          'one at a time',
+          'speedup',
+          'ideal',
+          'function',
+          'one at a time',
+        ],
         ...Object.entries(r.latencyBound).map(([latency, f]) => [
           latency,
           f.members,

@@ -583,7 +583,13 @@ test('a client dropped without a close frame is cleaned up and later fan-outs sk
       .filter((entry) => entry.room === room && entry.frameType === 'message');
     // Bob, then Ada, the sender, her echo (straight to her, not through the room index).
     expect(fanOuts).toEqual([
-      expect.objectContaining({ members: 2, delivered: 2, gone: 0, failed: 0, postingMs: expect.any(Number) }),
+      expect.objectContaining({
+        members: 2,
+        delivered: 2,
+        gone: 0,
+        failed: 0,
+        postingMs: expect.any(Number),
+      }),
     ]);
   });
   expect(ghost.frames.filter((f) => f.type === 'message')).toEqual([]);
