@@ -1,4 +1,5 @@
 import type { BatchWindowRef, MessageRecord } from './chat-store';
+import { sleep } from './concurrency';
 import { type FanoutDeps, fanOut } from './fanout';
 import { logger } from './logger';
 import { type MessagesFrame, messageFrame } from './protocol';
@@ -18,8 +19,6 @@ export interface BatchEvent extends BatchWindowRef {
 
 /** Each `messages` frame stays within one of API Gateway's 32 KB metering units. */
 export const MESSAGES_FRAME_MAX_BYTES = 32 * 1024;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Starts a window's batcher: an asynchronous invocation of the batcher function, or, when there is none or

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
-import { forEachConcurrently } from './concurrency';
+import { forEachConcurrently, sleep } from './concurrency';
 import { DEFAULT_MESSAGE_LIFETIME_SECONDS } from './config';
 import { alreadyJoined, ChatError, notAMember, RateLimitedError, RetryLaterError } from './errors';
 import { lowestIdAt, timeOfId, timeSortableId } from './ids';
@@ -139,7 +139,6 @@ const BATCHER_LATE_MS = 10_000;
 /** A closed window is kept this long after its end: long enough to tell that a room is busy. */
 const WINDOW_KEPT_SECONDS = 3600;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const conflictBackoff = (attempt: number) => sleep(20 * 2 ** attempt * (0.5 + Math.random()));
 
 /** Runs a single-item write again while it fails with a conflict (never when its condition failed). */

@@ -6,3 +6,6 @@ export async function forEachConcurrently<T>(items: T[], limit: number, task: (i
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
+
+/** Resolves after `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

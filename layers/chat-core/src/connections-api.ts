@@ -1,3 +1,4 @@
+import { sleep } from './concurrency';
 import { connectionsEndpointOverride } from './config';
 import type { ServerFrame } from './protocol';
 import { AwsHttpError, answerError, type Payload, payloadOf, SignedRequests } from './signed-http';
@@ -81,7 +82,7 @@ export class ConnectionsApi {
               ? throttled < THROTTLE_ATTEMPTS_WITHOUT_DEADLINE
               : Date.now() + delay < deadline;
           if (!allowed) throw error;
-          await new Promise((resolve) => setTimeout(resolve, delay));
+          await sleep(delay);
         } else if (!isRetryable(error) || failed++ > 0) {
           throw error;
         }

@@ -1,3 +1,4 @@
+import { sleep } from './concurrency';
 import { AwsHttpError, answerError, awsRegion, payloadOf, SignedRequests } from './signed-http';
 
 // Lambda's Invoke API, asynchronous only: the event is queued by Lambda (202), which runs it, retries a
@@ -35,7 +36,7 @@ export async function invokeAsync(functionName: string, event: unknown): Promise
         error.statusCode === 429 ||
         error.statusCode >= 500;
       if (!retryable || attempt >= ATTEMPTS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 100 * 2 ** attempt));
+      await sleep(Math.random() * 100 * 2 ** attempt);
     }
   }
 }
