@@ -1,8 +1,6 @@
-import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { deliverWindow } from './batcher';
-import { logger } from './logger';
-import { fanoutDeps } from './route';
+import { invokedFunction } from './invoked-function';
 
 /** What a send hands over; anything else is refused before anything is read or posted. */
 const batchEvent = z.object({
@@ -17,13 +15,8 @@ const batchEvent = z.object({
  * Lambda retries (members drop what they get twice, by id); undeliverable members are logged, never retried (a retry
  * would post again to everyone who has the frame).
  */
-export async function batcherHandler(rawEvent: unknown, lambdaContext?: Context): Promise<void> {
-  const parsed = batchEvent.safeParse(rawEvent);
-  if (!parsed.success) {
-    logger.error('not a batching window event', { issues: parsed.error.issues });
-    return;
-  }
-  if (lambdaContext) logger.addContext(lambdaContext);
-  const { endpoint, ...window } = parsed.data;
-  await deliverWindow(fanoutDeps(endpoint, lambdaContext), window);
-}
+export const batcherHandler = invokedFunction(
+  batchEvent,
+  'batching window',
+  (deps, { endpoint, ...window }) => deliverWindow(deps, window),
+);

@@ -1,8 +1,6 @@
-import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
 import { fanOutShard, type ShardEvent } from './fanout';
-import { logger } from './logger';
-import { fanoutDeps } from './route';
+import { invokedFunction } from './invoked-function';
 
 /** What a send hands over (fanout.ts ShardEvent); anything else is refused before a POST is made. */
 const shardEvent = z.object({
@@ -17,13 +15,6 @@ const shardEvent = z.object({
  * could not be reached (they are logged): an error would make Lambda retry the whole shard, posting
  * again to everyone who already has the frame.
  */
-export async function fanoutShardHandler(rawEvent: unknown, lambdaContext?: Context): Promise<void> {
-  const parsed = shardEvent.safeParse(rawEvent);
-  if (!parsed.success) {
-    logger.error('not a fan-out shard event', { issues: parsed.error.issues });
-    return;
-  }
-  if (lambdaContext) logger.addContext(lambdaContext);
-  const event = parsed.data as ShardEvent;
-  await fanOutShard(fanoutDeps(event.endpoint, lambdaContext), event);
-}
+export const fanoutShardHandler = invokedFunction(shardEvent, 'fan-out shard', (deps, event) =>
+  fanOutShard(deps, event as ShardEvent),
+);
