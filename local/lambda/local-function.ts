@@ -164,7 +164,8 @@ class Instance {
 export class LocalFunction {
   private readonly idle: Instance[] = [];
   private readonly all = new Set<Instance>();
-  private readonly waiting: ((instance: Instance) => void)[] = [];
+  /** Invocations waiting for an instance; undefined: the function was stopped first. */
+  private readonly waiting: ((instance: Instance | undefined) => void)[] = [];
   /** Instances being spawned: they count against `maxInstances` before they join `all`. */
   private starting = 0;
   private stopped = false;
@@ -216,7 +217,8 @@ export class LocalFunction {
     };
   }
 
-  private async spawnInstance(): Promise<Instance> {
+  /** A new instance, or undefined once the function is stopped (no process may outlive `stop`). */
+  private async spawnInstance(): Promise<Instance | undefined> {
     this.starting++;
     let bootstrap: string;
     try {
@@ -224,6 +226,7 @@ export class LocalFunction {
     } finally {
       this.starting--;
     }
+    if (this.stopped) return undefined;
     // Python functions run the Python bootstrap over the same IPC channel (line-delimited JSON).
     const child = this.spec.runtime.startsWith('python')
       ? spawn('python3', [join(__dirname, 'bootstrap.py')], {
@@ -254,7 +257,7 @@ export class LocalFunction {
     return instance;
   }
 
-  private async acquire(): Promise<Instance> {
+  private async acquire(): Promise<Instance | undefined> {
     const warm = this.idle.pop();
     if (warm) return warm;
     if (this.all.size + this.starting < (this.options.maxInstances ?? 8)) return this.spawnInstance();
@@ -290,6 +293,17 @@ export class LocalFunction {
 
   private async run(event: unknown, requestId: string): Promise<InvokeOutcome> {
     const instance = await this.acquire();
+    if (!instance) {
+      return {
+        requestId,
+        error: {
+          errorType: 'Runtime.ExitError',
+          errorMessage: `${this.spec.name} was stopped before it ran`,
+        },
+        durationMs: 0,
+        coldStart: false,
+      };
+    }
     const coldStart = instance.invocations === 0;
     const timeoutMs = this.spec.timeoutSeconds * 1000;
     let started = Date.now();
@@ -351,6 +365,7 @@ export class LocalFunction {
   /** Ends every instance (warm ones included). */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const next of this.waiting.splice(0)) next(undefined);
     const exits = [...this.all].map((instance) => new Promise((done) => instance.child.once('exit', done)));
     for (const instance of this.all) instance.kill();
     await Promise.all(exits);
