@@ -4,14 +4,14 @@ import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-s
 import {
   type ChatStore,
   type ConnectionRecord,
-  createChatService,
+  chatService,
   DEFAULT_CONNECTION_LIFETIME_SECONDS,
   type MembershipRecord,
   type MessageRecord,
 } from 'chat-core';
 import { gatewayId } from '../local/gateway/events';
 
-type Service = ReturnType<typeof createChatService>;
+type Service = ReturnType<typeof chatService>;
 
 /**
  * A connection item as `$connect` registers it (ChatStore.registerConnection: a `ws` client, no user
@@ -70,7 +70,7 @@ export class Population {
     private readonly client: DynamoDBClient,
     private readonly table: string,
   ) {
-    this.service = createChatService(client, table);
+    this.service = chatService(client, table);
   }
 
   async putConnections(connections: ConnectionRecord[]): Promise<void> {

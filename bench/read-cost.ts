@@ -12,7 +12,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import {
   ChatStore,
-  createChatService,
+  chatService,
   DEFAULT_CONNECTION_LIFETIME_SECONDS,
   HISTORY_DEFAULT_LIMIT,
   historyBudget,
@@ -317,7 +317,7 @@ async function measureExpiredTail(
   const now = Math.floor(Date.now() / 1000);
   const wanted = HISTORY_DEFAULT_LIMIT + 1;
   const unbounded = await meter.measure(() =>
-    createChatService(meter.client, table)
+    chatService(meter.client, table)
       .entities.message.query.byRoom({ roomId })
       .lt({ id: live.id })
       .where((attr, op) => op.gt(attr.expiresAt, now))
@@ -375,7 +375,7 @@ async function wholeItems(meter: CapacityMeter, table: string, entries: Record<s
 
 /** A room's entries in the room index, whole (every projected attribute), by the key ElectroDB queries. */
 async function indexEntries(meter: CapacityMeter, table: string, roomId: string) {
-  const service = createChatService(meter.client, table);
+  const service = chatService(meter.client, table);
   const params = service.entities.membership.query.byRoom({ roomId }).params() as {
     IndexName: string;
     KeyConditionExpression: string;

@@ -5,7 +5,7 @@
 import {
   ChatStore,
   ConnectionsApi,
-  createChatService,
+  chatService,
   type MessageRecord,
   type SavedMessage,
   timeSortableId,
@@ -65,11 +65,9 @@ function messagesTo(connectionId: string): { via: string; id: unknown; clientMsg
 
 const windowOf = async (room: string) =>
   (
-    await createChatService(harness.db.client, harness.db.table)
-      .entities.batchWindow.get({ roomId: room })
-      .go({
-        consistent: true,
-      })
+    await chatService(harness.db.client, harness.db.table).entities.batchWindow.get({ roomId: room }).go({
+      consistent: true,
+    })
   ).data;
 
 let clientIds = 0;

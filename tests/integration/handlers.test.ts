@@ -1,7 +1,7 @@
 import {
   ACTIONS,
   ChatStore,
-  createChatService,
+  chatService,
   handleOf,
   LIVENESS_MS,
   PRESENCE_LIST_LIMIT,
@@ -336,7 +336,7 @@ describe('presence', () => {
     expect(outcome.result).toEqual({ statusCode: 200 });
     expect(recorder.posts).toEqual([]);
     // Its last relayed typing 3 s back: relayed again.
-    await createChatService(harness.db.client, harness.db.table)
+    await chatService(harness.db.client, harness.db.table)
       .entities.membership.patch({ connectionId: a!, roomId: 'typing-room' })
       .set({ typingAt: Date.now() - TYPING_RELAY_INTERVAL_MS })
       .go();

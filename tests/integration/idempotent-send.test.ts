@@ -2,7 +2,7 @@
 // makes chosen DynamoDB calls fail, so each point where a send can die is cut for real; a resend with
 // the same clientMsgId must then finish the job: stored once, delivered to everyone.
 import { createHash } from 'node:crypto';
-import { createChatService, handleOf, lowestIdAt, timeOfId } from 'chat-core';
+import { chatService, handleOf, lowestIdAt, timeOfId } from 'chat-core';
 import { DynamoDbFaultProxy, type Fault } from '../support/dynamodb-fault-proxy';
 import { HandlerHarness, sampleEvent } from '../support/handler-harness';
 import { scanTable } from '../support/table-contents';
@@ -201,7 +201,7 @@ describe('a send that dies at any point is finished by a resend with its clientM
   test('while the first send might still store its message under its id (8-13 s), a repeat is told to try again and stores nothing', async () => {
     const { room: r, ada } = await room();
     const clientMsgId = newClientMsgId();
-    const receipts = createChatService(harness.db.client, harness.db.table).entities.sendReceipt;
+    const receipts = chatService(harness.db.client, harness.db.table).entities.sendReceipt;
     await receipts
       .put({
         roomId: r,
@@ -229,7 +229,7 @@ describe('a send that dies at any point is finished by a resend with its clientM
     const { room: r, ada, bo } = await room();
     const clientMsgId = newClientMsgId();
     // What a send that died a minute ago between its two writes left: the receipt alone.
-    const receipts = createChatService(harness.db.client, harness.db.table).entities.sendReceipt;
+    const receipts = chatService(harness.db.client, harness.db.table).entities.sendReceipt;
     const deadId = lowestIdAt(Date.now() - 60_000);
     await receipts
       .put({

@@ -9,7 +9,7 @@ import { logger } from './logger';
 import {
   type ChatService,
   type ConnectionItem,
-  createChatService,
+  chatService,
   type MembershipItem,
   type MessageItem,
 } from './model/service';
@@ -174,7 +174,7 @@ export class ChatStore {
   readonly now: () => number;
 
   constructor(private readonly options: ChatStoreOptions) {
-    this.service = createChatService(options.client, options.table);
+    this.service = chatService(options.client, options.table);
     this.documents = DynamoDBDocumentClient.from(options.client);
     this.now = options.now ?? Date.now;
   }

@@ -6,8 +6,7 @@ import { membershipSchema } from './membership';
 import { messageSchema } from './message';
 import { sendReceiptSchema } from './send-receipt';
 
-/** The single-table service: every entity bound to one client and one table. */
-export function createChatService(client: DynamoDBClient, table: string) {
+function buildChatService(client: DynamoDBClient, table: string) {
   // Fresh entities per service: ElectroDB binds the client and table to the instances it is given.
   return new Service(
     {
@@ -21,7 +20,21 @@ export function createChatService(client: DynamoDBClient, table: string) {
   );
 }
 
-export type ChatService = ReturnType<typeof createChatService>;
+export type ChatService = ReturnType<typeof buildChatService>;
+
+// Building the entities validates their schemas (tens of milliseconds before the JIT warms up), and
+// the services hold no request state: stores on the same client and table share one.
+const services = new WeakMap<DynamoDBClient, Map<string, ChatService>>();
+
+/** The single-table service: every entity bound to one client and one table (one per pair). */
+export function chatService(client: DynamoDBClient, table: string): ChatService {
+  const byTable = services.get(client) ?? new Map<string, ChatService>();
+  services.set(client, byTable);
+  const service = byTable.get(table) ?? buildChatService(client, table);
+  byTable.set(table, service);
+  return service;
+}
+
 export type ConnectionItem = EntityItem<ChatService['entities']['connection']>;
 export type MembershipItem = EntityItem<ChatService['entities']['membership']>;
 export type MessageItem = EntityItem<ChatService['entities']['message']>;
