@@ -2,10 +2,10 @@
 // loads the handler named by _HANDLER from LAMBDA_TASK_ROOT, then runs one invocation at a time
 // for the parent, which sends events over IPC and enforces the timeout.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { register, syncBuiltinESMExports } from 'node:module';
 import net from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import tls from 'node:tls';
 import { pathToFileURL, URL } from 'node:url';
 
@@ -88,22 +88,53 @@ function letEsModulesResolveFromNodePath(): void {
   register(`data:text/javascript,${encodeURIComponent(hook)}`);
 }
 
+/** Whether the nearest package.json above `file` says `"type": "module"` (not looking past node_modules). */
+function inModulePackage(file: string): boolean {
+  for (let dir = dirname(file); !dir.endsWith('/node_modules'); dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: string }).type === 'module';
+      } catch {
+        return false; // an unreadable package.json does not make an ES module, for Lambda either
+      }
+    }
+    if (dir === dirname(dir)) return false;
+  }
+  return false;
+}
+
+/**
+ * Loads the handler's module as Lambda's runtime does: `.js` with `require` unless its package is
+ * `"type": "module"`, then `.mjs` with `import`, then `.cjs` with `require`. The ES-module resolve
+ * hook (a loader thread, about a tenth of a second of CPU) starts only for a module that is imported.
+ */
+async function loadHandlerModule(base: string): Promise<Record<string, unknown> | undefined> {
+  const importIt = async (file: string) => {
+    letEsModulesResolveFromNodePath();
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  };
+  if (existsSync(`${base}.js`)) {
+    return inModulePackage(`${base}.js`) ? importIt(`${base}.js`) : require(`${base}.js`);
+  }
+  if (existsSync(`${base}.mjs`)) return importIt(`${base}.mjs`);
+  if (existsSync(`${base}.cjs`)) return require(`${base}.cjs`);
+  return undefined;
+}
+
 async function loadHandler(): Promise<Handler> {
   const taskRoot = process.env.LAMBDA_TASK_ROOT ?? process.cwd();
   const handlerName = process.env._HANDLER ?? 'index.handler';
   const dot = handlerName.lastIndexOf('.');
   const modulePath = handlerName.slice(0, dot);
   const exportPath = handlerName.slice(dot + 1);
-  const file = ['.js', '.mjs', '.cjs']
-    .map((ext) => join(taskRoot, modulePath + ext))
-    .find((candidate) => existsSync(candidate));
-  if (!file)
+  const module = (await loadHandlerModule(join(taskRoot, modulePath))) as
+    | (Record<string, unknown> & { default?: Record<string, unknown> })
+    | undefined;
+  if (!module)
     throw Object.assign(new Error(`Cannot find module '${modulePath}'`), {
       name: 'Runtime.ImportModuleError',
     });
-  const module = (await import(pathToFileURL(file).href)) as Record<string, unknown> & {
-    default?: Record<string, unknown>;
-  };
   const handler = module[exportPath] ?? module.default?.[exportPath];
   if (typeof handler !== 'function') {
     throw Object.assign(new Error(`${handlerName} is undefined or not exported`), {
@@ -182,7 +213,6 @@ async function main(): Promise<void> {
   if (process.env.LOCAL_GATEWAY_URL) {
     routeApiHostsToGateway(process.env.LOCAL_GATEWAY_URL, (process.env.LOCAL_GATEWAY_HOSTS ?? '').split(','));
   }
-  letEsModulesResolveFromNodePath();
   let handler: Handler | undefined;
   let initError: unknown;
   try {
