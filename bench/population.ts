@@ -2,6 +2,7 @@
 // handlers write them, and checks that claim against items written through ChatStore itself.
 import { type AttributeValue, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import {
+  type ChatService,
   type ChatStore,
   type ConnectionRecord,
   chatService,
@@ -10,8 +11,6 @@ import {
   type MessageRecord,
 } from 'chat-core';
 import { gatewayId } from '../local/gateway/events';
-
-type Service = ReturnType<typeof chatService>;
 
 /**
  * A connection item as `$connect` registers it (ChatStore.registerConnection: a `ws` client, no user
@@ -64,7 +63,7 @@ async function batchPut<T extends object>(
 }
 
 export class Population {
-  private readonly service: Service;
+  private readonly service: ChatService;
 
   constructor(
     private readonly client: DynamoDBClient,

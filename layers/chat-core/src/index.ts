@@ -32,7 +32,7 @@ export {
 } from './fanout';
 export { lowestIdAt, timeOfId, timeSortableId } from './ids';
 export { logger } from './logger';
-export { chatService } from './model/service';
+export { type ChatService, chatService } from './model/service';
 export { type RoomPresence, readPresence } from './presence';
 export * from './protocol';
 export { chatStore, type RouteContext, webSocketRoute } from './route';
